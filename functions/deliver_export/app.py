@@ -1,0 +1,39 @@
+"""State machine task: stream the finished CSV from lemlist into S3 (one attempt)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from lemlist_export import runtime, settings
+from lemlist_export.delivery import DeliveryRequest, Destination, deliver_export
+from lemlist_export.observability import logger, metrics, tag_export, tracer
+
+# The download is one request: a short 429 is cheaper to wait out here than to reschedule.
+DOWNLOAD_RATE_LIMIT_WAIT = 10.0
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = DeliveryRequest.from_input(event)
+    tag_export(request.export_id, event.get("campaignId"))
+    result = deliver_export(
+        request,
+        lemlist=runtime.lemlist(max_rate_limit_wait=DOWNLOAD_RATE_LIMIT_WAIT),
+        store=runtime.store(),
+        s3=runtime.aws("s3"),
+        destination=Destination(
+            bucket=settings.required("EXPORTS_BUCKET"),
+            prefix=settings.optional("EXPORTS_PREFIX") or "exports",
+            part_size=settings.part_size(),
+        ),
+    )
+    if result["status"] == "delivered":
+        metrics.add_metric(name="BytesDelivered", unit=MetricUnit.Bytes, value=result["bytes"])
+        logger.info("CSV stored in S3", extra={"result": result})
+    else:
+        logger.warning("Copy failed, will retry", extra={"result": result})
+    return result

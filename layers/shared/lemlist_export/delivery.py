@@ -1,0 +1,143 @@
+"""Copy a finished export's CSV from lemlist into S3, byte for byte, and record it.
+
+The object key is laid out for Athena/Glue partitions:
+`<prefix>/campaign_id=<id>/date=<YYYY-MM-DD>/<exportId>.csv`, the date being the day the
+export started (UTC), so a retried delivery writes the same key.
+
+Like the status check, a failure that a later attempt can fix (a broken download, a 429,
+S3 failing mid-upload) is answered with a wait rather than raised: the state machine waits
+that long and copies again, up to the policy's number of attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from .clock import parse_iso
+from .errors import (
+    DownloadIncompleteError,
+    LemlistTransientError,
+    RateLimitedError,
+    StorageTransientError,
+)
+from .export_record import DELIVERED, ExportRecord
+from .export_store import ExportStore
+from .lemlist_client import LemlistClient
+from .s3_upload import DEFAULT_PART_SIZE, ObjectSpec, stream_to_s3
+from .wait_policy import WaitPolicy
+
+_RETRYABLE = (
+    DownloadIncompleteError,
+    LemlistTransientError,
+    RateLimitedError,
+    StorageTransientError,
+)
+
+
+@dataclass(frozen=True)
+class DeliveryRequest:
+    export_id: str
+    url: str
+    file_size: int | None
+    policy: WaitPolicy
+    attempts_so_far: int = 0
+
+    @classmethod
+    def from_input(cls, event: dict[str, Any]) -> DeliveryRequest:
+        size = event.get("fileSize")
+        previous = event.get("previous") or {}
+        return cls(
+            export_id=event["exportId"],
+            url=event["url"],
+            file_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            policy=WaitPolicy.from_input(event.get("waits")),
+            attempts_so_far=int(previous.get("attempt", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Destination:
+    bucket: str
+    prefix: str = "exports"
+    part_size: int = DEFAULT_PART_SIZE
+
+
+def object_key(prefix: str, campaign_id: str, started: datetime, export_id: str) -> str:
+    path = f"campaign_id={campaign_id}/date={started:%Y-%m-%d}/{export_id}.csv"
+    prefix = prefix.strip("/")
+    return f"{prefix}/{path}" if prefix else path
+
+
+def deliver_export(
+    request: DeliveryRequest,
+    *,
+    lemlist: LemlistClient,
+    store: ExportStore,
+    s3: Any,
+    destination: Destination,
+) -> dict[str, Any]:
+    """One copy attempt, answered as `{"status": "delivered" | "retry", ...}` for the state
+    machine. Raises when the copy cannot succeed or the attempts are used up."""
+    attempt = request.attempts_so_far + 1
+    try:
+        record = copy_to_s3(request, lemlist=lemlist, store=store, s3=s3, destination=destination)
+    except _RETRYABLE as exc:
+        policy = request.policy
+        if attempt >= policy.max_delivery_attempts:
+            raise
+        wait = policy.backoff(attempt, base=policy.delivery_retry_seconds)
+        if isinstance(exc, RateLimitedError):
+            wait = policy.after_rate_limit(exc.retry_after, wait)
+        return {"status": "retry", "attempt": attempt, "retryInSeconds": wait, "note": str(exc)}
+    return {
+        "status": DELIVERED,
+        "attempt": attempt,
+        "s3Uri": record.s3_uri,
+        "bytes": record.bytes,
+        "sha256": record.sha256,
+    }
+
+
+def copy_to_s3(
+    request: DeliveryRequest,
+    *,
+    lemlist: LemlistClient,
+    store: ExportStore,
+    s3: Any,
+    destination: Destination,
+) -> ExportRecord:
+    """Stream the CSV into S3 and mark the record delivered; a no-op if it already is."""
+    record = store.get(request.export_id)
+    if record.status == DELIVERED:
+        return record
+    store.begin_delivery(request.export_id)
+    started = parse_iso(record.lemlist_started_at or record.created_at)
+    target = ObjectSpec(
+        bucket=destination.bucket,
+        key=object_key(destination.prefix, record.campaign_id, started, record.export_id),
+        content_type="text/csv",
+        metadata=_metadata(record, request.file_size),
+    )
+    with lemlist.open_download(request.url) as download:
+        expected = request.file_size
+        if expected is None:
+            expected = download.content_length
+        stored = stream_to_s3(
+            s3, download, target, expected_size=expected, part_size=destination.part_size
+        )
+    return store.mark_delivered(request.export_id, stored)
+
+
+def _metadata(record: ExportRecord, file_size: int | None) -> dict[str, str]:
+    # S3 user metadata is ASCII only: the campaign name travels percent-encoded (UTF-8).
+    metadata = {
+        "export-id": record.export_id,
+        "campaign-id": record.campaign_id,
+        "campaign-name": quote(record.campaign_name, safe=" -_.,()&'"),
+    }
+    if file_size is not None:
+        metadata["lemlist-file-size"] = str(file_size)
+    return metadata

@@ -1,0 +1,233 @@
+"""Export records in DynamoDB, one item per export, statuses moved by conditional writes.
+
+Every status change names the statuses it may come from, so a retried or duplicated step
+can never move a record backwards (a late poll cannot reopen a delivered export).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from .clock import iso, utc_now
+from .errors import ExportNotFoundError, InvalidTransitionError
+from .export_record import (
+    DELIVERED,
+    DELIVERING,
+    FAILED,
+    PENDING,
+    ExportRecord,
+    NotificationOutcome,
+    Progress,
+)
+from .lemlist_status import ExportStatus
+from .s3_upload import StoredObject
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class ExportStore:
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+
+    # -- reads -------------------------------------------------------------------------
+
+    def find(self, export_id: str) -> ExportRecord | None:
+        answer = self._db.get_item(TableName=self._table, Key=_key(export_id), ConsistentRead=True)
+        item = answer.get("Item")
+        return ExportRecord.from_dict(_from_item(item)) if item else None
+
+    def get(self, export_id: str) -> ExportRecord:
+        record = self.find(export_id)
+        if record is None:
+            raise ExportNotFoundError(f"No export {export_id} is recorded")
+        return record
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create(self, record: ExportRecord) -> None:
+        """Insert a new record; a second insert of the same export id is refused."""
+        # The notifications map exists from the start so that outcomes can be SET inside it.
+        item = _to_item({"notifications": {}, **record.to_dict()})
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(exportId)",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise InvalidTransitionError(
+                    f"Export {record.export_id} is already recorded"
+                ) from None
+            raise
+
+    def record_poll(self, export_id: str, status: ExportStatus, poll_count: int) -> bool:
+        """Store what a status check saw; False if the record already moved past pending."""
+        values: dict[str, Any] = {
+            "progress": asdict(
+                Progress(status.progress, status.total, status.progress_type or status.status)
+            ),
+            "pollCount": poll_count,
+            "lastPolledAt": self._now(),
+        }
+        if status.campaign_name:
+            values["campaignName"] = status.campaign_name
+        if status.file_size is not None:
+            values["fileSize"] = status.file_size
+        if status.status not in ("pending", "done"):
+            # lemlist documents no reason for an error: keep everything it said.
+            values["lemlistStatus"] = status.raw
+        return self._update(export_id, values, allowed_from=(PENDING,), strict=False)
+
+    def begin_delivery(self, export_id: str) -> None:
+        """pending -> delivering (delivering -> delivering for a retried delivery)."""
+        self._update(export_id, {"status": DELIVERING}, allowed_from=(PENDING, DELIVERING))
+
+    def mark_delivered(self, export_id: str, stored: StoredObject) -> ExportRecord:
+        values = {
+            "status": DELIVERED,
+            "s3Uri": stored.uri,
+            "bucket": stored.bucket,
+            "key": stored.key,
+            "bytes": stored.bytes,
+            "sha256": stored.sha256,
+            "deliveredAt": self._now(),
+        }
+        self._update(export_id, values, allowed_from=(DELIVERING,))
+        return self.get(export_id)
+
+    def mark_failed(self, export_id: str, failure_type: str, reason: str) -> bool:
+        """pending/delivering -> failed; False if the export had already ended."""
+        values = {
+            "status": FAILED,
+            "failureType": failure_type,
+            "failureReason": reason,
+            "failedAt": self._now(),
+        }
+        return self._update(export_id, values, allowed_from=(PENDING, DELIVERING), strict=False)
+
+    def record_notifications(self, export_id: str, outcomes: Iterable[NotificationOutcome]) -> None:
+        """Remember, per target, whether the final announcement went out."""
+        names = {"#n": "notifications", "#u": "updatedAt"}
+        values: dict[str, Any] = {":u": self._now()}
+        sets = ["#u = :u"]
+        for index, outcome in enumerate(outcomes):
+            names[f"#t{index}"] = outcome.target
+            values[f":t{index}"] = {
+                k: v for k, v in asdict(outcome).items() if k != "target" and v != ""
+            }
+            sets.append(f"#n.#t{index} = :t{index}")
+        if len(sets) == 1:
+            return
+        # The map is created with the record, so nested SETs always have a parent.
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(export_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(exportId)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_to_item(values),
+        )
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _update(
+        self,
+        export_id: str,
+        values: dict[str, Any],
+        *,
+        allowed_from: tuple[str, ...],
+        strict: bool = True,
+    ) -> bool:
+        values = {**values, "updatedAt": self._now()}
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
+        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(values)))
+        allowed = {f":s{i}": status for i, status in enumerate(allowed_from)}
+        condition = f"#status IN ({', '.join(allowed)})"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(export_id),
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression=f"attribute_exists(exportId) AND {condition}",
+                ExpressionAttributeNames={**names, "#status": "status"},
+                ExpressionAttributeValues=_to_item({**placeholders, **allowed}),
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            current = self.get(export_id)  # raises ExportNotFoundError if missing
+            if strict:
+                target = values.get("status", "updated")
+                raise InvalidTransitionError(
+                    f"Export {export_id} is {current.status}; it cannot become {target}"
+                ) from None
+            return False
+        return True
+
+    @staticmethod
+    def _now() -> str:
+        return iso(utc_now())
+
+
+def new_record(
+    status: ExportStatus,
+    *,
+    source: str,
+    now: datetime,
+    retention_days: int,
+) -> ExportRecord:
+    """The first record of an export lemlist just started."""
+    stamp = iso(now)
+    return ExportRecord(
+        export_id=status.export_id,
+        campaign_id=status.campaign_id,
+        campaign_name=status.campaign_name,
+        status=PENDING,
+        source=source,
+        created_at=stamp,
+        updated_at=stamp,
+        lemlist_started_at=status.started_at,
+        progress=Progress(status.progress, status.total, status.progress_type),
+        expires_at=int((now + timedelta(days=retention_days)).timestamp()),
+        notifications={},
+    )
+
+
+def _key(export_id: str) -> dict[str, Any]:
+    return {"exportId": {"S": export_id}}
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    # DynamoDB takes numbers as Decimal; a JSON round trip converts floats anywhere inside.
+    plain = json.loads(json.dumps(values), parse_float=Decimal)
+    return {name: _serializer.serialize(value) for name, value in plain.items()}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,328 @@
+"""lemlist API client: the export calls this product depends on, and nothing else.
+
+Every call has a timeout, maps each failure to a typed error (see `errors`), honours
+`Retry-After`, and keeps the API key out of messages. Basic auth (empty user, key as
+password) goes to the configured API origin only; a download on another origin, or a
+redirect to one, is fetched without it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NoReturn, Protocol
+from urllib.parse import quote, urljoin
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+from .download_stream import DownloadStream
+from .errors import (
+    CampaignNotFoundError,
+    DownloadUnavailableError,
+    ExportExpiredError,
+    LemlistAuthError,
+    LemlistBadTeamError,
+    LemlistError,
+    LemlistProtocolError,
+    LemlistRequestError,
+    LemlistTransientError,
+    RateLimitedError,
+    UnsafeUrlError,
+)
+from .identifiers import require_lemlist_id
+from .lemlist_answers import error_text, parse_retry_after
+from .lemlist_status import ExportStatus
+from .redaction import register_secret
+from .url_policy import describe_url, require_safe_url
+
+DEFAULT_API_URL = "https://api.lemlist.com/api"
+USER_AGENT = "lemlist-stats-export/0.1 (+urllib3)"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+
+
+class RateGate(Protocol):
+    """Admits one request to lemlist; blocks or raises when the key's budget is spent.
+
+    lemlist allows 20 requests per 2 s per API key across all routes. A gate shared by every
+    worker using one key keeps them under it; the default admits everything and relies on
+    lemlist's 429 + Retry-After.
+    """
+
+    def acquire(self) -> None: ...
+
+
+class _OpenGate:
+    def acquire(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How patient the client is. Defaults suit a Lambda answering within a few seconds."""
+
+    base_url: str = DEFAULT_API_URL
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    # Longest Retry-After the client waits out by itself before raising RateLimitedError;
+    # 0 hands every 429 to the caller (the state machine waits instead of a Lambda).
+    max_rate_limit_wait: float = 0.0
+    # Extra attempts for idempotent reads after a 5xx, a timeout or a broken connection.
+    transient_retries: int = 0
+    transient_backoff: float = 0.5
+
+
+class LemlistClient:
+    """Talks to one lemlist API base URL with one API key."""
+
+    def __init__(
+        self,
+        api_key: str,
+        settings: ClientSettings | None = None,
+        *,
+        http: urllib3.PoolManager | None = None,
+        gate: RateGate | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key:
+            raise LemlistAuthError("No lemlist API key is configured")
+        register_secret(api_key)
+        self._settings = settings or ClientSettings()
+        self._base_url = self._settings.base_url.rstrip("/")
+        self._origin = require_safe_url(self._base_url)
+        token = base64.b64encode(f":{api_key}".encode()).decode("ascii")
+        self._auth_header = {"Authorization": f"Basic {token}"}
+        self._http = http or urllib3.PoolManager(retries=False)
+        self._gate = gate or _OpenGate()
+        self._sleep = sleep
+        self._timeout = urllib3.Timeout(
+            connect=self._settings.connect_timeout, read=self._settings.read_timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"LemlistClient(base_url={self._base_url!r})"
+
+    # -- export calls ------------------------------------------------------------------
+
+    def start_export(self, campaign_id: str) -> ExportStatus:
+        """Start a new export. Not idempotent: every successful call is a new export."""
+        path = f"/campaigns/{_segment(campaign_id)}/export/start"
+        # Only a 429 is retried: lemlist refused it before doing anything. A 5xx or a
+        # timeout may have created an export, so it is reported, never blindly repeated.
+        body = self._get_json(path, not_found=_campaign_not_found, idempotent=False)
+        return ExportStatus.from_answer(body, campaign_id=campaign_id)
+
+    def get_export_status(self, campaign_id: str, export_id: str) -> ExportStatus:
+        path = f"/campaigns/{_segment(campaign_id)}/export/{_segment(export_id)}/status"
+        body = self._get_json(path, not_found=_status_not_found(export_id), idempotent=True)
+        return ExportStatus.from_answer(body, campaign_id=campaign_id)
+
+    def get_team(self) -> dict[str, Any]:
+        """Cheap check that the key works. Older answers carried the key: never log this."""
+        body = self._get_json("/team", not_found=_generic_not_found, idempotent=True)
+        if not isinstance(body, dict):
+            raise LemlistProtocolError("lemlist answered /team with something not an object")
+        return body
+
+    def list_campaigns(self, status: str | None = None, page_size: int = 100) -> Iterator[dict]:
+        """Every campaign (optionally in one status), across pages, in either answer shape."""
+        page = 1
+        while True:
+            query = f"?version=v2&limit={page_size}&page={page}"
+            if status:
+                query += f"&status={quote(status, safe='')}"
+            body = self._get_json(
+                "/campaigns" + query, not_found=_generic_not_found, idempotent=True
+            )
+            campaigns, has_next = _campaign_page(body, page_size)
+            yield from campaigns
+            if not has_next:
+                return
+            page += 1
+
+    def open_download(self, url: str) -> DownloadStream:
+        """Open the CSV at `url` for streaming; the caller closes it (it is a context manager).
+
+        Redirects are followed here, one hop at a time, so that each hop's origin decides
+        whether the credentials go along.
+        """
+        current = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            origin = require_safe_url(current)
+            headers = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
+            if origin == self._origin:
+                headers.update(self._auth_header)
+                self._gate.acquire()
+            response = self._send("GET", current, headers, stream=True)
+            if response.status in _REDIRECTS:
+                location = response.headers.get("Location")
+                _discard(response)
+                if not location:
+                    raise LemlistProtocolError("The download redirected without a Location")
+                current = urljoin(current, location)
+                continue
+            if response.status == 200:
+                return DownloadStream(response, describe_url(current))
+            text = _read_error_text(response)
+            self._raise_for(response.status, text, response, not_found=_download_not_found)
+        raise UnsafeUrlError(f"The download redirected more than {_MAX_REDIRECTS} times")
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _get_json(
+        self, path: str, *, not_found: Callable[[str], LemlistError], idempotent: bool
+    ) -> Any:
+        url = self._base_url + path
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_header}
+        rate_limit_budget = self._settings.max_rate_limit_wait
+        transient_left = self._settings.transient_retries if idempotent else 0
+        attempt = 0
+        while True:
+            attempt += 1
+            self._gate.acquire()
+            try:
+                response = self._send("GET", url, headers, stream=False)
+                if response.status == 200:
+                    return _json_body(response.data, path)
+                self._raise_for(
+                    response.status, error_text(response.data), response, not_found=not_found
+                )
+            except RateLimitedError as exc:
+                wait = exc.retry_after
+                if wait is None or wait > rate_limit_budget:
+                    raise
+                rate_limit_budget -= wait
+                self._sleep(wait)
+            except LemlistTransientError:
+                if transient_left <= 0:
+                    raise
+                transient_left -= 1
+                self._sleep(self._settings.transient_backoff * 2 ** (attempt - 1))
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], *, stream: bool
+    ) -> urllib3.BaseHTTPResponse:
+        try:
+            return self._http.request(
+                method,
+                url,
+                headers=headers,
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+                preload_content=not stream,
+            )
+        except Urllib3HTTPError as exc:
+            raise LemlistTransientError(
+                f"lemlist did not answer {method} {describe_url(url)}: {_reason(exc)}"
+            ) from None
+
+    def _raise_for(
+        self,
+        status: int,
+        text: str,
+        response: urllib3.BaseHTTPResponse,
+        *,
+        not_found: Callable[[str], LemlistError],
+    ) -> NoReturn:
+        said = f": {text}" if text else ""
+        if status == 401:
+            raise LemlistAuthError("lemlist rejected the API key (401 Unauthorized)", status=401)
+        if status == 400 and "bad team" in text.lower():
+            raise LemlistBadTeamError(
+                "lemlist answered 400 Bad team: the API key's team cannot use this campaign",
+                status=400,
+            )
+        if status == 404:
+            raise not_found(text)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            when = f"retry after {retry_after:g} s" if retry_after is not None else "no Retry-After"
+            raise RateLimitedError(f"lemlist rate limit reached ({when})", retry_after=retry_after)
+        if status >= 500:
+            raise LemlistTransientError(f"lemlist answered {status}{said}", status=status)
+        raise LemlistRequestError(f"lemlist answered {status}{said}", status=status)
+
+
+def _segment(identifier: str) -> str:
+    return quote(require_lemlist_id(identifier), safe="")
+
+
+def _json_body(data: bytes, path: str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        route = path.split("?")[0]
+        raise LemlistProtocolError(
+            f"lemlist answered {route} with a body that is not JSON"
+        ) from None
+
+
+def _campaign_page(body: Any, page_size: int) -> tuple[list[dict], bool]:
+    """One page of campaigns from either shape: a bare array or {campaigns, pagination}."""
+    if isinstance(body, list):
+        return [c for c in body if isinstance(c, dict)], len(body) >= page_size
+    if isinstance(body, dict) and isinstance(body.get("campaigns"), list):
+        pagination = body.get("pagination") or {}
+        campaigns = [c for c in body["campaigns"] if isinstance(c, dict)]
+        next_page = pagination.get("nextPage") if isinstance(pagination, dict) else None
+        return campaigns, bool(next_page) and bool(campaigns)
+    raise LemlistProtocolError("lemlist answered /campaigns in a shape we do not know")
+
+
+def _campaign_not_found(text: str) -> LemlistError:
+    return CampaignNotFoundError(f"lemlist has no such campaign ({text or '404'})", status=404)
+
+
+def _status_not_found(export_id: str) -> Callable[[str], LemlistError]:
+    def build(text: str) -> LemlistError:
+        if "campaign not found" in text.lower():
+            return _campaign_not_found(text)
+        # lemlist drops a status 2 hours after the start: a 404 here is an expiry.
+        return ExportExpiredError(
+            f"lemlist no longer knows export {export_id}: a status lives 2 hours ({text or '404'})",
+            status=404,
+        )
+
+    return build
+
+
+def _download_not_found(text: str) -> LemlistError:
+    return DownloadUnavailableError(
+        "The export file is gone (lemlist deletes it 24 hours after it is ready)"
+        + (f": {text}" if text else ""),
+        status=404,
+    )
+
+
+def _generic_not_found(text: str) -> LemlistError:
+    return LemlistRequestError(f"lemlist answered 404{': ' + text if text else ''}", status=404)
+
+
+def _read_error_text(response: urllib3.BaseHTTPResponse) -> str:
+    try:
+        return error_text(response.read(4096))
+    except (Urllib3HTTPError, OSError):
+        return ""
+    finally:
+        _discard(response)
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    response.drain_conn()
+    response.release_conn()
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong on the wire, without urllib3's message (it can quote the URL)."""
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return "could not connect"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return "TLS failed"
+    return "the connection broke"

@@ -1,0 +1,62 @@
+"""Secrets from AWS Secrets Manager, through Powertools Parameters (cached 5 minutes).
+
+Every value read here is registered for redaction before anything else sees it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.utilities import parameters
+
+from .errors import ConfigurationError
+from .notification_targets import NotificationTargets
+from .redaction import register_secret
+from .settings import optional, required
+
+CACHE_SECONDS = 300
+
+
+def read_secret(name: str) -> str:
+    try:
+        value = parameters.get_secret(name, max_age=CACHE_SECONDS)
+    except parameters.exceptions.GetParameterError as exc:
+        # Powertools' message names the secret and the AWS error code, never the value.
+        raise ConfigurationError(f"Could not read the secret {name}: {_code(exc)}") from None
+    if isinstance(value, bytes):
+        value = value.decode()
+    if not isinstance(value, str):
+        raise ConfigurationError(f"The secret {name} is not a string")
+    register_secret(value)
+    return value
+
+
+def lemlist_api_key() -> str:
+    """The key, stored as the secret's plain value or as `{"apiKey": "..."}`."""
+    name = required("LEMLIST_API_KEY_SECRET")
+    value = read_secret(name).strip()
+    if value.startswith("{"):
+        try:
+            value = str(json.loads(value).get("apiKey", "")).strip()
+        except (json.JSONDecodeError, AttributeError):
+            raise ConfigurationError(f"The secret {name} is neither a key nor JSON") from None
+    if not value:
+        raise ConfigurationError(f"The secret {name} holds no lemlist API key")
+    register_secret(value)
+    return value
+
+
+def notification_targets() -> NotificationTargets:
+    """Slack and webhook targets; none when NOTIFICATIONS_SECRET is unset."""
+    name = optional("NOTIFICATIONS_SECRET")
+    if not name:
+        return NotificationTargets()
+    return NotificationTargets.from_secret(read_secret(name))
+
+
+def _code(exc: Exception) -> str:
+    cause = exc.__cause__ or exc.__context__
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "unknown error"))
+    return type(cause).__name__ if cause else "unknown error"

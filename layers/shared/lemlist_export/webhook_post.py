@@ -1,0 +1,92 @@
+"""POST a JSON body to a webhook (Slack, Zapier, a callback URL), politely and safely.
+
+A webhook URL is a credential, so it never appears in what this returns. Plain http is
+refused except for loopback hosts; redirects are not followed (no webhook we post to
+redirects, and following one could hand the payload to another host).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+from .errors import UnsafeUrlError
+from .lemlist_answers import error_text, parse_retry_after
+from .url_policy import require_safe_url
+
+SIGNATURE_HEADER = "X-Lemlist-Export-Signature"
+
+
+@dataclass(frozen=True)
+class PostResult:
+    ok: bool
+    detail: str
+
+
+def sign(body: bytes, secret: str) -> str:
+    """`sha256=<hex HMAC-SHA256 of the body>`, as receivers recompute it."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookPoster:
+    def __init__(
+        self,
+        http: urllib3.PoolManager | None = None,
+        *,
+        timeout: float = 5.0,
+        max_retry_wait: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = http or urllib3.PoolManager(retries=False)
+        self._timeout = urllib3.Timeout(connect=3.05, read=timeout)
+        self._max_retry_wait = max_retry_wait
+        self._sleep = sleep
+
+    def post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> PostResult:
+        """Two attempts at most: the second after a 429 (if Retry-After is short), a 5xx or
+        a network failure."""
+        try:
+            require_safe_url(url)
+        except UnsafeUrlError:
+            return PostResult(False, "refused: the URL is not https")
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        result, wait = self._attempt(url, body, all_headers)
+        if result.ok or wait is None:
+            return result
+        self._sleep(wait)
+        return self._attempt(url, body, all_headers)[0]
+
+    def _attempt(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[PostResult, float | None]:
+        """The result, and how long to wait before a retry (None: do not retry)."""
+        try:
+            response = self._http.request(
+                "POST",
+                url,
+                body=body,
+                headers=headers,
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.TimeoutError:
+            return PostResult(False, "timed out"), 1.0
+        except Urllib3HTTPError:
+            return PostResult(False, "could not connect"), 1.0
+        if 200 <= response.status < 300:
+            return PostResult(True, f"answered {response.status}"), None
+        said = error_text(response.data)
+        result = PostResult(False, f"answered {response.status}" + (f": {said}" if said else ""))
+        if response.status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None and retry_after <= self._max_retry_wait:
+                return result, retry_after
+            return result, None
+        return result, (1.0 if response.status >= 500 else None)

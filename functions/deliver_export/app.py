@@ -31,6 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             part_size=settings.part_size(),
         ),
     )
+    metrics.add_metric(name="CopyAttempts", unit=MetricUnit.Count, value=1)
     if result["status"] == "delivered":
         metrics.add_metric(name="BytesDelivered", unit=MetricUnit.Bytes, value=result["bytes"])
         logger.info("CSV stored in S3", extra={"result": result})

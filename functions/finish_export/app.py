@@ -17,12 +17,16 @@ from lemlist_export.failure_reasons import Failure
 from lemlist_export.observability import logger, metrics, tag_export, tracer
 
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+# The error of the state machine's own "Export failed" state: that path already finished.
+HANDLED_FAILURE = "ExportFailed"
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if _already_finished(event):
+        return {"skipped": "the execution ended through its own failure path"}
     export_id, failure = _read(event)
     tag_export(export_id)
     record = runtime.finish(export_id, failure)
@@ -42,6 +46,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         extra={"status": record.status, "reason": record.failure_reason, "notified": notifications},
     )
     return {"exportId": record.export_id, "status": record.status, "notifications": notifications}
+
+
+def _already_finished(event: dict[str, Any]) -> bool:
+    return (
+        event.get("detail-type") == EXECUTION_STATUS_CHANGE
+        and (event.get("detail") or {}).get("error") == HANDLED_FAILURE
+    )
 
 
 def _read(event: dict[str, Any]) -> tuple[str, Failure | None]:

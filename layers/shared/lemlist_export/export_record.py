@@ -47,6 +47,19 @@ class NotificationOutcome:
     def sent(self) -> bool:
         return self.outcome == "sent"
 
+    def to_dict(self) -> dict[str, str]:
+        """As stored under the record's `notifications.<target>` (camelCase, no empties)."""
+        return {
+            camel_case(f.name): getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "target" and getattr(self, f.name) != ""
+        }
+
+    @classmethod
+    def from_dict(cls, target: str, data: dict[str, Any]) -> NotificationOutcome:
+        known = {camel_case(f.name): f.name for f in fields(cls) if f.name != "target"}
+        return cls(target=target, **{known[k]: v for k, v in data.items() if k in known})
+
 
 @dataclass(frozen=True)
 class ExportRecord:
@@ -100,10 +113,7 @@ class ExportRecord:
             if f.name == "progress":
                 value = {k: v for k, v in asdict(value).items() if v is not None}
             elif f.name == "notifications":
-                value = {
-                    name: {k: v for k, v in asdict(n).items() if k != "target" and v != ""}
-                    for name, n in value.items()
-                }
+                value = {name: outcome.to_dict() for name, outcome in value.items()}
             out[camel_case(f.name)] = value
         return out
 
@@ -119,16 +129,11 @@ class ExportRecord:
                 value = Progress(**{k: v for k, v in value.items() if k in _PROGRESS_FIELDS})
             elif name == "notifications":
                 value = {
-                    target: NotificationOutcome(target=target, **_known(n, _OUTCOME_FIELDS))
-                    for target, n in value.items()
+                    target: NotificationOutcome.from_dict(target, outcome)
+                    for target, outcome in value.items()
                 }
             kwargs[name] = value
         return cls(**kwargs)
 
 
 _PROGRESS_FIELDS = frozenset(f.name for f in fields(Progress))
-_OUTCOME_FIELDS = frozenset(f.name for f in fields(NotificationOutcome)) - {"target"}
-
-
-def _known(data: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k in names}

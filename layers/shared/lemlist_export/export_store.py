@@ -123,9 +123,7 @@ class ExportStore:
         sets = ["#u = :u"]
         for index, outcome in enumerate(outcomes):
             names[f"#t{index}"] = outcome.target
-            values[f":t{index}"] = {
-                k: v for k, v in asdict(outcome).items() if k != "target" and v != ""
-            }
+            values[f":t{index}"] = outcome.to_dict()
             sets.append(f"#n.#t{index} = :t{index}")
         if len(sets) == 1:
             return

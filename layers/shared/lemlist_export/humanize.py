@@ -19,7 +19,9 @@ def format_bytes(count: int | None) -> str:
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
-    seconds = max(0, round(seconds))
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)

@@ -1,0 +1,1 @@
+"""Development tools: an embedded AWS and a lemlist simulator. Never deployed."""

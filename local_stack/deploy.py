@@ -1,0 +1,320 @@
+"""Create the template's resources on the embedded AWS, as CloudFormation would.
+
+Reads `template.yaml` (tables, bucket and its policy, functions with their merged Globals
+environment and events, the state machine from its DefinitionUri with its
+DefinitionSubstitutions) and creates each in moto. Only what the template says is created;
+what is local-only (endpoints, the simulator's URL, short waits) comes in as parameter
+overrides and extra environment, never as edits to the template.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .embedded_aws import ACCOUNT_ID, REGION, EmbeddedAws
+from .lambdas import InProcessLambdas, LocalFunction
+from .sam_template import Resolver, Template
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+ROLE_NAME = "local-stack-role"
+_EMPTY_ZIP = io.BytesIO()
+with zipfile.ZipFile(_EMPTY_ZIP, "w") as _zip:
+    _zip.writestr("app.py", "# the real code runs in-process; see local_stack.lambdas\n")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function_name: str
+
+
+@dataclass(frozen=True)
+class EventRule:
+    function_name: str
+    pattern: dict[str, Any]
+
+
+@dataclass
+class DeployedStack:
+    template: Template
+    names: dict[str, str]  # logical id -> physical name (or ARN for state machines)
+    functions: dict[str, LocalFunction]  # by logical id
+    routes: list[Route]
+    rules: list[EventRule]
+    environment: dict[str, str]
+    secrets: dict[str, str] = field(default_factory=dict)  # parameter name -> secret name
+
+    def name(self, logical_id: str) -> str:
+        return self.names[logical_id]
+
+    @property
+    def table(self) -> str:
+        return self.names["ExportsTable"]
+
+    @property
+    def bucket(self) -> str:
+        return self.names["ExportsBucket"]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.names["ExportStateMachine"]
+
+
+def deploy(
+    aws: EmbeddedAws,
+    lambdas: InProcessLambdas,
+    *,
+    stack_name: str,
+    parameters: dict[str, str],
+    secrets: dict[str, str],
+    extra_environment: dict[str, str],
+    template_path: Path = TEMPLATE_PATH,
+) -> DeployedStack:
+    """Create every resource; `secrets` maps a parameter holding a secret name to its value."""
+    template = Template.load(template_path, parameters)
+    names, attributes = _physical_names(template, stack_name)
+    resolver = Resolver(
+        template,
+        names,
+        attributes,
+        {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": stack_name,
+        },
+    )
+    role_arn = _role(aws)
+    _create_secrets(aws, template, secrets)
+    for resource in template.resources("AWS::DynamoDB::Table"):
+        _create_table(aws, names[resource.logical_id], resolver.resolve(resource.properties))
+    for resource in template.resources("AWS::S3::Bucket"):
+        _create_bucket(aws, names[resource.logical_id], resolver.resolve(resource.properties))
+    for resource in template.resources("AWS::S3::BucketPolicy"):
+        _apply_bucket_policy(aws, resolver.resolve(resource.properties))
+
+    functions, environment, routes, rules = _functions(template, resolver, names, attributes)
+    for function in functions.values():
+        aws.client("lambda").create_function(
+            FunctionName=function.name,
+            Runtime="python3.13",
+            Role=role_arn,
+            Handler=function.handler,
+            Code={"ZipFile": _EMPTY_ZIP.getvalue()},
+            Timeout=function.timeout,
+            MemorySize=function.memory_mb,
+        )
+        lambdas.register(function)
+    for resource in template.resources("AWS::Serverless::StateMachine"):
+        _create_state_machine(aws, template, resource.logical_id, resolver, names, role_arn)
+
+    # One process plays every function, so their environments must agree (see _functions).
+    os.environ.update(environment)
+    os.environ.update(extra_environment)
+    return DeployedStack(
+        template,
+        names,
+        functions,
+        routes,
+        rules,
+        {**environment, **extra_environment},
+        {name: template.parameters[name] for name in secrets},
+    )
+
+
+def _physical_names(
+    template: Template, stack: str
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    names: dict[str, str] = {}
+    attributes: dict[tuple[str, str], str] = {}
+    for resource in template.resources():
+        logical, physical = resource.logical_id, f"{stack}-{resource.logical_id}"
+        if resource.type == "AWS::S3::Bucket":
+            physical = physical.lower()[:63]
+            attributes[(logical, "Arn")] = f"arn:aws:s3:::{physical}"
+        elif resource.type == "AWS::DynamoDB::Table":
+            attributes[(logical, "Arn")] = (
+                f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{physical}"
+            )
+        elif resource.type == "AWS::Serverless::Function":
+            attributes[(logical, "Arn")] = (
+                f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{physical}"
+            )
+        elif resource.type == "AWS::Serverless::StateMachine":
+            arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{physical}"
+            attributes[(logical, "Arn")] = arn
+            attributes[(logical, "Name")] = physical
+            physical = arn  # Ref of a state machine is its ARN
+        names[logical] = physical
+    return names, attributes
+
+
+def _role(aws: EmbeddedAws) -> str:
+    iam = aws.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    try:
+        return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"
+        ]["Arn"]
+
+
+def _create_secrets(aws: EmbeddedAws, template: Template, secrets: dict[str, str]) -> None:
+    client = aws.client("secretsmanager")
+    for parameter, value in secrets.items():
+        name = template.parameters[parameter]
+        if not name:
+            raise ValueError(f"Parameter {parameter} names no secret")
+        client.create_secret(Name=name, SecretString=value)
+
+
+def _create_table(aws: EmbeddedAws, name: str, props: dict[str, Any]) -> None:
+    args: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    client = aws.client("dynamodb")
+    client.create_table(**args)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={
+                "AttributeName": ttl["AttributeName"],
+                "Enabled": bool(ttl.get("Enabled", True)),
+            },
+        )
+
+
+def _create_bucket(aws: EmbeddedAws, name: str, props: dict[str, Any]) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=name)
+    if "BucketEncryption" in props:
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={
+                # CloudFormation's ServerSideEncryptionByDefault is the API's Apply... key.
+                "Rules": [
+                    {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                    for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                ]
+            },
+        )
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
+    lifecycle = props.get("LifecycleConfiguration")
+    if lifecycle:
+        rules = [
+            {
+                "ID": rule["Id"],
+                "Status": rule["Status"],
+                "Filter": {"Prefix": rule.get("Prefix", "")},
+                "AbortIncompleteMultipartUpload": rule["AbortIncompleteMultipartUpload"],
+            }
+            for rule in lifecycle["Rules"]
+        ]
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+
+
+def _apply_bucket_policy(aws: EmbeddedAws, props: dict[str, Any]) -> None:
+    """Apply the statements moto evaluates as AWS does.
+
+    moto 5.2.5 ignores a Deny's Condition (it treats the statement as matching), so the
+    TLS-only Deny (`aws:SecureTransport: false`) would refuse every request, including the
+    HTTPS ones it exists to allow. Such statements are checked by the template tests instead.
+    """
+    document = props["PolicyDocument"]
+    statements = [s for s in document["Statement"] if not s.get("Condition")]
+    if statements:
+        aws.client("s3").put_bucket_policy(
+            Bucket=props["Bucket"], Policy=json.dumps({**document, "Statement": statements})
+        )
+
+
+def _functions(
+    template: Template,
+    resolver: Resolver,
+    names: dict[str, str],
+    attributes: dict[tuple[str, str], str],
+) -> tuple[dict[str, LocalFunction], dict[str, str], list[Route], list[EventRule]]:
+    """The functions, the one environment they share, their HTTP routes and event rules."""
+    defaults = template.function_globals()
+    global_env = (defaults.get("Environment") or {}).get("Variables") or {}
+    functions: dict[str, LocalFunction] = {}
+    environment: dict[str, str] = {}
+    routes: list[Route] = []
+    rules: list[EventRule] = []
+    for resource in template.resources("AWS::Serverless::Function"):
+        props = {**defaults, **resource.properties}
+        name = names[resource.logical_id]
+        own_env = (resource.properties.get("Environment") or {}).get("Variables") or {}
+        env = resolver.resolve({**global_env, **own_env})
+        for key, value in env.items():
+            # In AWS each function has its own environment; here one process plays them all.
+            if key in environment and environment[key] != str(value):
+                raise ValueError(
+                    f"{resource.logical_id} sets {key} differently from another function; "
+                    "the local stack needs one value per variable"
+                )
+            environment[key] = str(value)
+        functions[resource.logical_id] = LocalFunction(
+            logical_id=resource.logical_id,
+            name=name,
+            arn=attributes[(resource.logical_id, "Arn")],
+            code_dir=template.root / props["CodeUri"],
+            handler=props["Handler"],
+            timeout=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+        )
+        for event in (resource.properties.get("Events") or {}).values():
+            event_props = resolver.resolve(event.get("Properties") or {})
+            if event["Type"] == "HttpApi":
+                routes.append(Route(event_props["Method"].upper(), event_props["Path"], name))
+            elif event["Type"] == "EventBridgeRule":
+                rules.append(EventRule(name, event_props["Pattern"]))
+    return functions, environment, routes, rules
+
+
+def _create_state_machine(
+    aws: EmbeddedAws,
+    template: Template,
+    logical_id: str,
+    resolver: Resolver,
+    names: dict[str, str],
+    role_arn: str,
+) -> None:
+    props = template.body["Resources"][logical_id]["Properties"]
+    definition = (template.root / props["DefinitionUri"]).read_text()
+    for key, value in resolver.resolve(props.get("DefinitionSubstitutions") or {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    aws.client("stepfunctions").create_state_machine(
+        name=names[logical_id].rsplit(":", 1)[-1],
+        definition=definition,
+        roleArn=role_arn,
+        type=props.get("Type", "STANDARD"),
+    )

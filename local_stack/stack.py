@@ -1,0 +1,136 @@
+"""The whole product on one machine: the template deployed on the embedded AWS.
+
+One embedded AWS and one set of in-process Lambdas serve the process (moto's server and the
+Lambda seam are process-wide); each `LocalStack.start()` empties them and deploys afresh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lemlist_export.export_record import ExportRecord
+from lemlist_export.export_store import ExportStore
+
+from .deploy import PROJECT_ROOT, DeployedStack, deploy
+from .embedded_aws import EmbeddedAws
+from .http_api import HttpApi
+from .lambdas import InProcessLambdas
+from .watchdog import ExecutionWatchdog
+
+LAYER_DIRS = [PROJECT_ROOT / "layers" / "shared"]
+# Local-only settings no template needs: Powertools' X-Ray tracing has no daemon here.
+LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
+
+_aws: EmbeddedAws | None = None
+_lambdas: InProcessLambdas | None = None
+
+
+def embedded() -> tuple[EmbeddedAws, InProcessLambdas]:
+    """The process's embedded AWS and Lambda runner, started on first use."""
+    global _aws, _lambdas
+    if _aws is None or _lambdas is None:
+        _aws = EmbeddedAws().start()
+        _lambdas = InProcessLambdas(LAYER_DIRS)
+        _lambdas.install_into_moto()
+    return _aws, _lambdas
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    lemlist_api_url: str
+    lemlist_api_key: str
+    # The notifications secret's JSON ({"slackWebhookUrl", "webhookUrl", ...}); None: none.
+    notifications: dict[str, str] | None = None
+    # Template parameter overrides, e.g. {"PollFirstWaitSeconds": "1"}.
+    parameters: dict[str, str] = field(default_factory=dict)
+    # Environment the template does not set (e.g. EXPORT_EXPIRES_AFTER_SECONDS for tests).
+    environment: dict[str, str] = field(default_factory=dict)
+    stack_name: str = "lemlist-local"
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.aws, self.lambdas = embedded()
+        self.deployed: DeployedStack | None = None
+        self.http_api: HttpApi | None = None
+        self.watchdog: ExecutionWatchdog | None = None
+
+    def start(self) -> LocalStack:
+        import json
+
+        self.aws.reset()
+        _cold_start()
+        parameters = {"LemlistApiUrl": self.options.lemlist_api_url, **self.options.parameters}
+        secrets = {"LemlistApiKeySecretName": self.options.lemlist_api_key}
+        if self.options.notifications is not None:
+            parameters.setdefault("NotificationsSecretName", "lemlist-stats-export/notifications")
+            secrets["NotificationsSecretName"] = json.dumps(self.options.notifications)
+        self.deployed = deploy(
+            self.aws,
+            self.lambdas,
+            stack_name=self.options.stack_name,
+            parameters=parameters,
+            secrets=secrets,
+            extra_environment={**LOCAL_ENVIRONMENT, **self.options.environment},
+        )
+        self.http_api = HttpApi(self.deployed.routes, self.lambdas)
+        self.watchdog = ExecutionWatchdog(
+            self.deployed.rules, self.aws.client("stepfunctions"), self.lambdas
+        )
+        return self
+
+    @property
+    def stack(self) -> DeployedStack:
+        assert self.deployed is not None, "start() first"
+        return self.deployed
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    def execution_arn(self, export_id: str) -> str:
+        arn = self.stack.state_machine_arn
+        return arn.replace(":stateMachine:", ":execution:") + f":{export_id}"
+
+    def store(self) -> ExportStore:
+        return ExportStore(self.client("dynamodb"), self.stack.table)
+
+    def record(self, export_id: str) -> ExportRecord | None:
+        return self.store().find(export_id)
+
+    def wait_for_end(
+        self,
+        export_id: str,
+        *,
+        on_change: Callable[[ExportRecord | None], None] | None = None,
+        poll_seconds: float = 0.1,
+        timeout: float | None = None,
+    ) -> ExportRecord:
+        """Block until the export's execution has ended and any watchdog rule has run."""
+        assert self.watchdog is not None
+        arn = self.execution_arn(export_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.record(export_id)
+            if on_change is not None:
+                on_change(record)
+            if self.watchdog.notice(arn):
+                final = self.record(export_id)
+                assert final is not None, f"no record for {export_id}"
+                return final
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"export {export_id} still running after {timeout} s")
+            time.sleep(poll_seconds)
+
+
+def _cold_start() -> None:
+    """Forget what warm Lambda containers would have cached: secrets, clients, the key."""
+    from aws_lambda_powertools.utilities import parameters
+    from lemlist_export import runtime
+
+    parameters.clear_caches()
+    for cached in (runtime.aws, runtime._store, runtime._lemlist, runtime._poster):
+        cached.cache_clear()

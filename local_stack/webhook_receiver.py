@@ -1,0 +1,106 @@
+"""Loopback stand-ins for a Slack incoming webhook and a Zapier catch hook.
+
+Records every POST (path, headers, body), checks the webhook signature the way a receiver
+should, and answers like the real thing (`ok` for Slack) unless told to fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SIGNATURE_HEADER = "x-lemlist-export-signature"
+
+
+@dataclass(frozen=True)
+class ReceivedPost:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    signature_valid: bool | None  # None: no signature header
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: str
+    content_type: str = "text/plain"
+
+
+class WebhookReceiver:
+    def __init__(self, signing_secret: str | None = None) -> None:
+        self.signing_secret = signing_secret
+        self.posts: list[ReceivedPost] = []
+        self._answers: dict[str, deque[Answer]] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> WebhookReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                answer = receiver._record(self.path, dict(self.headers.items()), body)
+                payload = answer.body.encode()
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def url(self, path: str) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def fail_next(self, path: str, status: int, body: str, times: int = 1) -> None:
+        """Answer the next `times` posts to `path` with this error."""
+        with self._lock:
+            queue = self._answers.setdefault(path, deque())
+            queue.extend(Answer(status, body) for _ in range(times))
+
+    def posts_to(self, path: str) -> list[ReceivedPost]:
+        with self._lock:
+            return [post for post in self.posts if post.path == path]
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _record(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        signature = lowered.get(SIGNATURE_HEADER)
+        valid = None
+        if signature is not None and self.signing_secret:
+            expected = (
+                "sha256=" + hmac.new(self.signing_secret.encode(), body, hashlib.sha256).hexdigest()
+            )
+            valid = hmac.compare_digest(signature, expected)
+        with self._lock:
+            self.posts.append(ReceivedPost(path, lowered, body, valid))
+            queue = self._answers.get(path)
+            if queue:
+                return queue.popleft()
+        return Answer(200, "ok")

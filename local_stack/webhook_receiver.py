@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -104,3 +105,48 @@ class WebhookReceiver:
             if queue:
                 return queue.popleft()
         return Answer(200, "ok")
+
+
+class LocalNotificationTargets:
+    """A local Slack webhook and a local Zapier-style catch hook behind one receiver."""
+
+    SLACK_PATH = "/slack/incoming-webhook"
+    WEBHOOK_PATH = "/hooks/catch"
+
+    def __init__(self) -> None:
+        self.signing_secret = secrets.token_hex(16)
+        self.receiver = WebhookReceiver(self.signing_secret)
+
+    def start(self) -> LocalNotificationTargets:
+        self.receiver.start()
+        return self
+
+    def stop(self) -> None:
+        self.receiver.stop()
+
+    def notifications(self) -> dict[str, str]:
+        """The notifications secret's JSON pointing at this receiver."""
+        return {
+            "slackWebhookUrl": self.receiver.url(self.SLACK_PATH),
+            "webhookUrl": self.receiver.url(self.WEBHOOK_PATH),
+            "webhookSigningSecret": self.signing_secret,
+        }
+
+    def describe_posts(self) -> list[str]:
+        """One line per post received, for the run's summary."""
+        lines = []
+        for post in self.receiver.posts:
+            try:
+                body = post.json()
+            except ValueError:
+                lines.append(f"{post.path}: {len(post.body)} bytes (not JSON)")
+                continue
+            if post.path == self.SLACK_PATH:
+                lines.append(f"Slack (local): {body.get('text', '')}")
+            else:
+                verdict = {True: "signature valid", False: "SIGNATURE INVALID", None: "unsigned"}
+                lines.append(
+                    f"webhook (local): {body.get('event')} for {body.get('exportId')}, "
+                    f"{verdict[post.signature_valid]}"
+                )
+        return lines

@@ -1,0 +1,46 @@
+# Two commands on a fresh clone: `make run` (one complete export on the embedded stack) and
+# `make test` (the whole suite). Both set up what they need on first use.
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .tools-venv
+PY := $(VENV)/bin/python
+# sam and cfn-lint need a region; no credentials are used.
+TOOLS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local SAM_CLI_TELEMETRY=0
+
+.PHONY: setup run test lint validate unit e2e bench build clean
+
+setup: $(VENV)/.installed $(TOOLS)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+## run: one complete export on the embedded stack (flags: make run ARGS="--json ...")
+run: $(VENV)/.installed
+	$(PY) -m local_stack run $(ARGS)
+
+## test: lint, template checks and the whole test-suite
+test: setup lint validate
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+validate: $(TOOLS)/.installed
+	$(TOOLS_ENV) $(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS_ENV) $(TOOLS)/bin/sam validate --lint --template template.yaml
+
+## build: what `sam deploy` ships (needs python3.13 on PATH; pyenv has it here)
+build: $(TOOLS)/.installed
+	PYENV_VERSION=3.13.0:3.11.7 $(TOOLS_ENV) $(TOOLS)/bin/sam build
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .local .pytest_cache .ruff_cache

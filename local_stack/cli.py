@@ -1,0 +1,194 @@
+"""`make run`: one complete export on the embedded stack, with a progress line and a summary.
+
+    python -m local_stack run [--campaign ID] [--lemlist-url URL] [--api-key KEY]
+                              [--out DIR] [--json]
+
+Without --lemlist-url an embedded lemlist simulator plays lemlist. Handler logs go to a file
+(named in the summary); stdout carries only the result, and with --json its last line is
+one JSON object. Exit code 0 if and only if the export was delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from lemlist_export.errors import ExportError
+from lemlist_export.humanize import format_bytes, format_duration
+from lemlist_export.identifiers import require_lemlist_id
+from lemlist_export.url_policy import require_safe_url
+
+from .deploy import PROJECT_ROOT
+from .export_run import ExportSummary, run_export
+from .lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
+from .progress import ProgressLine
+from .webhook_receiver import LocalNotificationTargets
+
+LOG_DIR = PROJECT_ROOT / ".local" / "logs"
+
+
+class UsageError(Exception):
+    """A flag or its value is wrong: say which and how to fix it."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="make run ARGS=...",
+        description="Run one lemlist stats export end to end on the embedded AWS stack.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start one export and wait until it is delivered or failed")
+    run.add_argument("--campaign", help="lemlist campaign id (default: the simulator's demo)")
+    run.add_argument(
+        "--lemlist-url",
+        help="lemlist API base, e.g. https://api.lemlist.com/api (default: embedded simulator)",
+    )
+    run.add_argument("--api-key", help="lemlist API key (default: $LEMLIST_API_KEY)")
+    run.add_argument("--out", default="exports", help="where the local copy goes (./exports)")
+    run.add_argument("--json", action="store_true", help="end stdout with one JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    try:
+        return _run(args, out, err)
+    except UsageError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        err.write("\nInterrupted; the embedded stack stops with this process.\n")
+        return 130
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    api_key = args.api_key or os.environ.get("LEMLIST_API_KEY", "")
+    campaign = args.campaign
+    if args.lemlist_url:
+        try:
+            require_safe_url(args.lemlist_url)
+        except ExportError as exc:
+            raise UsageError(f"--lemlist-url: {exc}") from None
+        if not api_key:
+            raise UsageError("--lemlist-url needs --api-key KEY (or LEMLIST_API_KEY)")
+        if not campaign:
+            raise UsageError("--lemlist-url needs --campaign ID (e.g. cam_A1B2C3D4E5F6G7H8I9)")
+    if campaign:
+        try:
+            require_lemlist_id(campaign, "--campaign")
+        except ExportError as exc:
+            raise UsageError(str(exc)) from None
+
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with log_path.open("w") as log, _stdout_to(log), _local_services(args, api_key) as services:
+        from .stack import LocalStack, StackOptions
+
+        stack = LocalStack(
+            StackOptions(
+                lemlist_api_url=services.lemlist_url,
+                lemlist_api_key=services.api_key,
+                notifications=services.targets.notifications(),
+                parameters=_poll_parameters(simulated=services.simulated),
+            )
+        ).start()
+        progress = ProgressLine(err)
+        campaign_id = campaign or DEFAULT_CAMPAIGN_ID
+        try:
+            summary = run_export(stack, campaign_id, Path(args.out), on_change=progress.update)
+        finally:
+            progress.close()
+        posts = services.targets.describe_posts()
+    if args.json:
+        _print_human(summary, posts, log_path, err)
+        out.write(summary.to_json() + "\n")
+    else:
+        _print_human(summary, posts, log_path, out)
+    return 0 if summary.delivered else 1
+
+
+def _poll_parameters(*, simulated: bool) -> dict[str, str]:
+    # The simulator finishes in a few checks: look every second. Real lemlist: its advice.
+    if simulated:
+        return {
+            "PollFirstWaitSeconds": "1",
+            "PollIntervalSeconds": "1",
+            "PollMaxIntervalSeconds": "2",
+        }
+    return {}
+
+
+@contextlib.contextmanager
+def _stdout_to(log: TextIO) -> Iterator[None]:
+    """Handlers print JSON logs and metrics to stdout, as in Lambda; here they go to a file."""
+    with contextlib.redirect_stdout(log):
+        yield
+
+
+@dataclass(frozen=True)
+class LocalServices:
+    lemlist_url: str
+    api_key: str
+    simulated: bool
+    targets: LocalNotificationTargets
+
+
+@contextlib.contextmanager
+def _local_services(args: argparse.Namespace, api_key: str) -> Iterator[LocalServices]:
+    """The lemlist to talk to (the simulator unless --lemlist-url) and local webhook targets."""
+    targets = LocalNotificationTargets().start()
+    simulator = None
+    try:
+        if args.lemlist_url:
+            yield LocalServices(args.lemlist_url, api_key, False, targets)
+        else:
+            key = api_key or f"sim_{secrets.token_urlsafe(16)}"
+            simulator = LemlistSimulator(api_key=key).start()
+            yield LocalServices(simulator.base_url, key, True, targets)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+        targets.stop()
+
+
+def _print_human(summary: ExportSummary, posts: list[str], log_path: Path, out: TextIO) -> None:
+    lines = []
+    if summary.exportId is None:
+        lines.append(f"Export of {summary.campaignId} not started: {summary.error}")
+    else:
+        lines.append(f"Export {summary.exportId} {summary.status}")
+        campaign = summary.campaignId
+        if summary.campaignName:
+            campaign = f"{summary.campaignName} ({summary.campaignId})"
+        lines.append(f"  campaign     {campaign}")
+        if summary.delivered:
+            lines.append(f"  S3           {summary.s3Uri}")
+            lines.append(f"  bytes        {summary.bytes} ({format_bytes(summary.bytes)})")
+            lines.append(f"  sha256       {summary.sha256}")
+            lines.append(f"  local copy   {summary.localPath}")
+        else:
+            lines.append(f"  reason       {summary.error}")
+        lines.append(
+            f"  took         {format_duration(summary.durationSeconds)}, "
+            f"{summary.statusChecks or 0} status checks"
+        )
+        for name, outcome in summary.notifications.items():
+            lines.append(f"  {name:<12} {outcome}")
+        for post in posts:
+            lines.append(f"  posted       {post}")
+    lines.append(f"  logs         {log_path}")
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

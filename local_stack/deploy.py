@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,9 +116,6 @@ def deploy(
     for resource in template.resources("AWS::Serverless::StateMachine"):
         _create_state_machine(aws, template, resource.logical_id, resolver, names, role_arn)
 
-    # One process plays every function, so their environments must agree (see _functions).
-    os.environ.update(environment)
-    os.environ.update(extra_environment)
     return DeployedStack(
         template,
         names,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from typing import Any
 
 import boto3
@@ -32,6 +33,8 @@ class EmbeddedAws:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server: Any = None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def start(self) -> EmbeddedAws:
         # Before moto is imported: it reads some settings at import time.
@@ -62,7 +65,12 @@ class EmbeddedAws:
         return self
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(  # type: ignore[call-overload]
+                    service, region_name=REGION, endpoint_url=self.endpoint
+                )
+            return self._clients[service]
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API); the server and its settings stay."""

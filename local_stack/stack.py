@@ -6,6 +6,7 @@ Lambda seam are process-wide); each `LocalStack.start()` empties them and deploy
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
 
 _aws: EmbeddedAws | None = None
 _lambdas: InProcessLambdas | None = None
+_applied_environment: set[str] = set()
 
 
 def embedded() -> tuple[EmbeddedAws, InProcessLambdas]:
@@ -77,6 +79,7 @@ class LocalStack:
             secrets=secrets,
             extra_environment={**LOCAL_ENVIRONMENT, **self.options.environment},
         )
+        _apply_environment(self.deployed.environment)
         self.http_api = HttpApi(self.deployed.routes, self.lambdas)
         self.watchdog = ExecutionWatchdog(
             self.deployed.rules, self.aws.client("stepfunctions"), self.lambdas
@@ -126,9 +129,20 @@ class LocalStack:
             time.sleep(poll_seconds)
 
 
+def _apply_environment(environment: dict[str, str]) -> None:
+    """One process plays every function: give it their (agreeing) environment, and drop what
+    an earlier deployment set that this one does not."""
+    for name in _applied_environment - set(environment):
+        os.environ.pop(name, None)
+    os.environ.update(environment)
+    _applied_environment.clear()
+    _applied_environment.update(environment)
+
+
 def _cold_start() -> None:
     """Forget what warm Lambda containers would have cached: secrets, clients, the key."""
     from aws_lambda_powertools.utilities import parameters
+
     from lemlist_export import runtime
 
     parameters.clear_caches()

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from lemlist_export import runtime
 from lemlist_export.clock import utc_now
 from lemlist_export.observability import logger, metrics, tag_export, tracer
@@ -18,7 +19,7 @@ from lemlist_export.status_check import CheckRequest, check_export
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = CheckRequest.from_input(event)
     tag_export(request.export_id, request.campaign_id)
-    result = check_export(request, lemlist=runtime.lemlist(), store=runtime.store(), now=utc_now())
     metrics.add_metric(name="StatusChecks", unit=MetricUnit.Count, value=1)
+    result = check_export(request, lemlist=runtime.lemlist(), store=runtime.store(), now=utc_now())
     logger.info("Status checked", extra={"result": result})
     return result

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from lemlist_export import runtime, settings
 from lemlist_export.delivery import DeliveryRequest, Destination, deliver_export
 from lemlist_export.observability import logger, metrics, tag_export, tracer
@@ -20,6 +21,7 @@ DOWNLOAD_RATE_LIMIT_WAIT = 10.0
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = DeliveryRequest.from_input(event)
     tag_export(request.export_id, event.get("campaignId"))
+    metrics.add_metric(name="CopyAttempts", unit=MetricUnit.Count, value=1)
     result = deliver_export(
         request,
         lemlist=runtime.lemlist(max_rate_limit_wait=DOWNLOAD_RATE_LIMIT_WAIT),
@@ -31,7 +33,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             part_size=settings.part_size(),
         ),
     )
-    metrics.add_metric(name="CopyAttempts", unit=MetricUnit.Count, value=1)
     if result["status"] == "delivered":
         metrics.add_metric(name="BytesDelivered", unit=MetricUnit.Bytes, value=result["bytes"])
         logger.info("CSV stored in S3", extra={"result": result})

@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from lemlist_export import runtime
 from lemlist_export.export_record import DELIVERED
 from lemlist_export.failure_reasons import Failure

@@ -52,6 +52,7 @@ def wait_policy(environ: Mapping[str, str] = os.environ) -> WaitPolicy:
         expire_after_seconds=integer(
             "EXPORT_EXPIRES_AFTER_SECONDS", base.expire_after_seconds, environ
         ),
+        max_transient_errors=integer("MAX_TRANSIENT_ERRORS", base.max_transient_errors, environ),
         delivery_retry_seconds=integer(
             "DELIVERY_RETRY_SECONDS", base.delivery_retry_seconds, environ
         ),

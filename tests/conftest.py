@@ -1,0 +1,104 @@
+"""Fixtures shared by the suite: a lemlist simulator, local webhook targets, local stacks."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import local_stack  # noqa: F401  (makes the shared layer importable, like Lambda's /opt)
+from local_stack.lemlist_simulator import LemlistSimulator
+from local_stack.stack import LocalStack, StackOptions
+from local_stack.webhook_receiver import LocalNotificationTargets
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+# Every wait the state machine makes comes from its input: zero here, so tests run at the
+# speed of the code, not of lemlist's advice. Tests that need time say so.
+NO_WAITS = {
+    "PollFirstWaitSeconds": "0",
+    "PollIntervalSeconds": "0",
+    "PollMaxIntervalSeconds": "0",
+}
+NO_RETRY_WAITS = {"DELIVERY_RETRY_SECONDS": "0"}
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def api_key() -> str:
+    return f"key-{secrets.token_hex(12)}"
+
+
+@pytest.fixture
+def simulator(api_key: str) -> Iterator[LemlistSimulator]:
+    with LemlistSimulator(api_key=api_key) as sim:
+        yield sim
+
+
+@pytest.fixture
+def targets() -> Iterator[LocalNotificationTargets]:
+    targets = LocalNotificationTargets().start()
+    yield targets
+    targets.stop()
+
+
+StackFactory = Callable[..., LocalStack]
+
+
+@pytest.fixture
+def make_stack(
+    simulator: LemlistSimulator, api_key: str, targets: LocalNotificationTargets
+) -> StackFactory:
+    """Deploy template.yaml on the embedded AWS against the simulator (fresh each call)."""
+
+    def make(
+        *,
+        key: str | None = None,
+        notifications: bool = True,
+        parameters: dict[str, str] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> LocalStack:
+        options = StackOptions(
+            lemlist_api_url=simulator.base_url,
+            lemlist_api_key=key or api_key,
+            notifications=targets.notifications() if notifications else None,
+            parameters={**NO_WAITS, **(parameters or {})},
+            environment={**NO_RETRY_WAITS, **(environment or {})},
+        )
+        return LocalStack(options).start()
+
+    return make
+
+
+@pytest.fixture
+def stack(make_stack: StackFactory) -> LocalStack:
+    return make_stack()
+
+
+@pytest.fixture
+def handler_logs() -> Iterator[io.StringIO]:
+    """Every line the handlers' Powertools logger writes during the test, as written.
+
+    The logger's stream is bound once per process (as in Lambda), so pytest's per-test
+    capture cannot see it after the first test: point it here for the test's duration.
+    """
+    from lemlist_export.observability import logger
+
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)

@@ -20,6 +20,7 @@ from .errors import (
     RateLimitedError,
 )
 from .export_store import ExportStore
+from .humanize import format_duration
 from .lemlist_client import LemlistClient
 from .lemlist_status import DONE, PENDING, ExportStatus
 from .wait_policy import WaitPolicy
@@ -57,7 +58,7 @@ def check_export(
     if polls > policy.max_checks:
         raise ExportExpiredError(
             f"lemlist was still preparing export {request.export_id} after {polls - 1} status "
-            f"checks over {_duration(elapsed)}; giving up"
+            f"checks over {format_duration(elapsed)}; giving up"
         )
     try:
         status = lemlist.get_export_status(request.campaign_id, request.export_id)
@@ -77,8 +78,8 @@ def check_export(
         if elapsed >= policy.expire_after_seconds:
             raise ExportExpiredError(
                 f"lemlist was still preparing export {request.export_id} after "
-                f"{_duration(elapsed)}; lemlist gives up on exports after "
-                f"{_duration(policy.expire_after_seconds)}"
+                f"{format_duration(elapsed)}; lemlist gives up on exports after "
+                f"{format_duration(policy.expire_after_seconds)}"
             )
         return _pending(polls, 0, policy.next_check(elapsed), progress=_progress(status))
     if status.status == DONE:
@@ -118,12 +119,3 @@ def _progress(status: ExportStatus) -> str:
     if status.total:
         return f"{status.progress or 0}/{status.total}"
     return status.progress_type or ""
-
-
-def _duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    if minutes >= 120 and minutes % 60 == 0:
-        return f"{minutes // 60} hours"
-    if minutes >= 1:
-        return f"{minutes} min"
-    return f"{round(seconds)} s"

@@ -1,0 +1,216 @@
+"""Each handler, called with the sample event in events/ (shaped as AWS sends it).
+
+The handlers run in-process with the stack's real dependencies (DynamoDB, S3 and Secrets
+Manager on the embedded AWS, lemlist played by the simulator); only the ids in the sample
+events are swapped for ones that exist here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lemlist_export.clock import iso, utc_now
+from lemlist_export.export_store import new_record
+from lemlist_export.lemlist_client import ClientSettings, LemlistClient
+from lemlist_export.starter import execution_input
+from lemlist_export.wait_policy import WaitPolicy
+from local_stack.lambdas import Invocation
+from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, ExportPlan, LemlistSimulator
+from local_stack.stack import LocalStack
+from local_stack.webhook_receiver import LocalNotificationTargets
+from tests.conftest import load_event
+
+
+def invoke(stack: LocalStack, logical_id: str, event: dict[str, Any]) -> Invocation:
+    return stack.lambdas.invoke(stack.stack.functions[logical_id].name, event)
+
+
+def lemlist_export_in_flight(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> tuple[str, dict[str, Any]]:
+    """An export started in lemlist and recorded, as the start handler leaves it."""
+    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
+    status = client.start_export(DEFAULT_CAMPAIGN_ID)
+    record = new_record(status, source="api", now=utc_now(), retention_days=1)
+    stack.store().create(record)
+    return status.export_id, execution_input(record, WaitPolicy())
+
+
+def with_ids(event: dict[str, Any], export_id: str) -> dict[str, Any]:
+    """The sample event about `export_id`, started now (the samples date from their writing)."""
+    text = json.dumps(event).replace("axp_Vv6lJOc8NlVVmDud5", export_id)
+    event = json.loads(text)
+    if "startedAt" in event:
+        event["startedAt"] = iso(utc_now())
+    return event
+
+
+@pytest.mark.parametrize("sample", ["start_export.json", "start_export_base64.json"])
+def test_start_handler_answers_202_records_and_starts_one_execution(
+    stack: LocalStack, simulator: LemlistSimulator, sample: str
+) -> None:
+    outcome = invoke(stack, "StartExportFunction", load_event(sample))
+
+    assert outcome.error is None
+    answer = outcome.payload
+    assert answer["statusCode"] == 202
+    body = json.loads(answer["body"])
+    assert body["status"] == "pending" and body["campaignId"] == DEFAULT_CAMPAIGN_ID
+    assert body["exportId"] in simulator.exports
+    record = stack.record(body["exportId"])
+    assert record is not None and record.status == "pending" and record.source == "api"
+    execution = stack.client("stepfunctions").describe_execution(
+        executionArn=stack.execution_arn(body["exportId"])
+    )
+    started_with = json.loads(execution["input"])
+    assert started_with["exportId"] == body["exportId"]
+    # The waits in the input come from the template parameters (zero in tests).
+    assert started_with["check"]["nextCheckInSeconds"] == 0
+    stack.wait_for_end(body["exportId"], timeout=60)
+
+
+def test_check_handler_records_progress_and_answers_the_next_wait(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+
+    outcome = invoke(
+        stack, "CheckExportFunction", with_ids(load_event("check_export.json"), export_id)
+    )
+
+    assert outcome.error is None
+    assert outcome.payload["status"] == "pending"
+    assert outcome.payload["pollCount"] == 1
+    # The sample's policy: 5 s at first (lemlist's advice).
+    assert outcome.payload["nextCheckInSeconds"] == 5
+    record = stack.record(export_id)
+    assert record is not None and record.poll_count == 1 and record.progress.total == 100
+
+
+def test_check_handler_raises_the_typed_error_step_functions_catches(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    event = with_ids(load_event("check_export.json"), "axp_NotAnExport000001")
+
+    outcome = invoke(stack, "CheckExportFunction", event)
+
+    assert outcome.error is not None
+    assert outcome.error["errorType"] == "ExportExpiredError"
+    assert "2 hours" in outcome.error["errorMessage"]
+
+
+def test_deliver_handler_streams_the_csv_into_s3(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+    done = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url)).get_export_status(
+        DEFAULT_CAMPAIGN_ID, export_id
+    )
+    event = with_ids(load_event("deliver_export.json"), export_id)
+    event.update(url=done.url, fileSize=done.file_size)
+
+    outcome = invoke(stack, "DeliverExportFunction", event)
+
+    assert outcome.error is None
+    assert outcome.payload["status"] == "delivered"
+    record = stack.record(export_id)
+    assert record is not None and record.status == "delivered"
+    stored = stack.client("s3").get_object(Bucket=record.bucket, Key=record.key)["Body"].read()
+    assert stored == simulator.exports[export_id].csv.to_bytes()
+    assert outcome.payload["sha256"] == record.sha256
+
+
+def test_finish_handler_records_the_caught_failure_and_announces_it(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    api_key: str,
+    targets: LocalNotificationTargets,
+) -> None:
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+
+    outcome = invoke(
+        stack, "FinishExportFunction", with_ids(load_event("finish_export_failed.json"), export_id)
+    )
+
+    assert outcome.error is None
+    record = stack.record(export_id)
+    assert record is not None and record.status == "failed"
+    assert record.failure_type == "ExportExpiredError"
+    assert record.failure_reason.startswith(f"lemlist no longer knows export {export_id}")
+    (hook,) = targets.receiver.posts_to(targets.WEBHOOK_PATH)
+    assert hook.json()["error"] == record.failure_reason
+    # A second delivery of the same event changes nothing and posts nothing new.
+    invoke(
+        stack, "FinishExportFunction", with_ids(load_event("finish_export_failed.json"), export_id)
+    )
+    assert len(targets.receiver.posts) == 2
+
+
+def test_finish_handler_catches_a_timed_out_execution_from_eventbridge(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    api_key: str,
+    targets: LocalNotificationTargets,
+) -> None:
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+
+    outcome = invoke(
+        stack, "FinishExportFunction", with_ids(load_event("execution_timed_out.json"), export_id)
+    )
+
+    assert outcome.error is None
+    record = stack.record(export_id)
+    assert record is not None and record.status == "failed"
+    assert "TIMED_OUT" in (record.failure_reason or "")
+    assert record.notifications["slack"].outcome == "sent"
+
+
+def delivered_export(stack: LocalStack, simulator: LemlistSimulator, api_key: str) -> str:
+    simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
+    done = client.get_export_status(DEFAULT_CAMPAIGN_ID, export_id)
+    event = with_ids(load_event("deliver_export.json"), export_id)
+    event.update(url=done.url, fileSize=done.file_size)
+    assert invoke(stack, "DeliverExportFunction", event).payload["status"] == "delivered"
+    return export_id
+
+
+def test_finish_handler_announces_a_delivered_export(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    api_key: str,
+    targets: LocalNotificationTargets,
+) -> None:
+    export_id = delivered_export(stack, simulator, api_key)
+
+    event = with_ids(load_event("finish_export_delivered.json"), export_id)
+    outcome = invoke(stack, "FinishExportFunction", event)
+
+    assert outcome.error is None
+    assert outcome.payload == {
+        "exportId": export_id,
+        "status": "delivered",
+        "notifications": {"slack": "sent", "webhook": "sent"},
+    }
+    (hook,) = targets.receiver.posts_to(targets.WEBHOOK_PATH)
+    assert hook.json()["event"] == "export.delivered"
+    assert hook.signature_valid is True
+
+
+def test_finish_handler_never_calls_an_undelivered_export_delivered(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+
+    event = with_ids(load_event("finish_export_delivered.json"), export_id)
+    outcome = invoke(stack, "FinishExportFunction", event)
+
+    assert outcome.error is None
+    record = stack.record(export_id)
+    assert record is not None and record.status == "failed"
+    assert record.failure_type == "IncompleteExport"

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-key", help="lemlist API key (default: $LEMLIST_API_KEY)")
     run.add_argument("--out", default="exports", help="where the local copy goes (./exports)")
     run.add_argument("--json", action="store_true", help="end stdout with one JSON object")
+    run.add_argument(
+        "--poll-seconds",
+        type=int,
+        help="seconds between status checks (default: 1 with the simulator, "
+        "lemlist's advice of 5 growing to 15 otherwise)",
+    )
     return parser
 
 
@@ -82,6 +88,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError("--lemlist-url needs --api-key KEY (or LEMLIST_API_KEY)")
         if not campaign:
             raise UsageError("--lemlist-url needs --campaign ID (e.g. cam_A1B2C3D4E5F6G7H8I9)")
+    if args.poll_seconds is not None and args.poll_seconds < 0:
+        raise UsageError("--poll-seconds must be 0 or more")
     if campaign:
         try:
             require_lemlist_id(campaign, "--campaign")
@@ -98,7 +106,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 lemlist_api_url=services.lemlist_url,
                 lemlist_api_key=services.api_key,
                 notifications=services.targets.notifications(),
-                parameters=_poll_parameters(simulated=services.simulated),
+                parameters=_poll_parameters(args.poll_seconds, simulated=services.simulated),
             )
         ).start()
         progress = ProgressLine(err)
@@ -116,15 +124,17 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0 if summary.delivered else 1
 
 
-def _poll_parameters(*, simulated: bool) -> dict[str, str]:
+def _poll_parameters(seconds: int | None, *, simulated: bool) -> dict[str, str]:
     # The simulator finishes in a few checks: look every second. Real lemlist: its advice.
-    if simulated:
-        return {
-            "PollFirstWaitSeconds": "1",
-            "PollIntervalSeconds": "1",
-            "PollMaxIntervalSeconds": "2",
-        }
-    return {}
+    if seconds is None and simulated:
+        seconds = 1
+    if seconds is None:
+        return {}
+    return {
+        "PollFirstWaitSeconds": str(seconds),
+        "PollIntervalSeconds": str(seconds),
+        "PollMaxIntervalSeconds": str(seconds),
+    }
 
 
 @contextlib.contextmanager

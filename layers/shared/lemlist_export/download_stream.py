@@ -32,8 +32,10 @@ class DownloadStream:
                 f"The download from {self._where} stalled after {self.bytes_read} bytes"
             ) from None
         except (Urllib3HTTPError, OSError):
+            # urllib3 may hold bytes it received but had not handed over yet: count those too.
+            received = max(self.bytes_read, self._response.tell())
             raise DownloadIncompleteError(
-                f"The download from {self._where} broke off after {self.bytes_read} bytes"
+                f"The download from {self._where} broke off after {received} bytes"
                 + (f" of {self.content_length}" if self.content_length is not None else "")
             ) from None
         self.bytes_read += len(chunk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -22,10 +23,11 @@ def error_text(body: bytes) -> str:
         if isinstance(parsed, dict):
             message = parsed.get("message") or parsed.get("error")
             text = message if isinstance(message, str) else ""
-    text = " ".join(text.split())
+    # Masked before it is shortened: a cut must never leave part of a secret behind.
+    text = redact(" ".join(text.split()))
     if len(text) > _MAX_TEXT:
         text = text[: _MAX_TEXT - 1] + "…"
-    return redact(text)
+    return text
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -43,6 +45,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)

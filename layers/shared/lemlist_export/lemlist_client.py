@@ -319,10 +319,11 @@ def _discard(response: urllib3.BaseHTTPResponse) -> None:
 
 def _reason(exc: Exception) -> str:
     """What went wrong on the wire, without urllib3's message (it can quote the URL)."""
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return "timed out"
+    # NewConnectionError first: urllib3 makes it a subclass of its TimeoutError.
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
         return "could not connect"
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
     if isinstance(exc, urllib3.exceptions.SSLError):
         return "TLS failed"
     return "the connection broke"

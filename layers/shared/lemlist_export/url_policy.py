@@ -24,7 +24,7 @@ class Origin:
     port: int
 
     def __str__(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
+        return f"{self.scheme}://{_bracketed(self.host)}:{self.port}"
 
 
 def origin_of(url: str) -> Origin:
@@ -62,9 +62,14 @@ def require_safe_url(url: str) -> Origin:
 def describe_url(url: str) -> str:
     """A URL safe to show: scheme, host and path; no query string, fragment or user info."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = _bracketed(parts.hostname or "")
     try:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         port = ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _bracketed(host: str) -> str:
+    """IPv6 literals keep their brackets in URLs (http://[::1]:80)."""
+    return f"[{host}]" if ":" in host else host

@@ -76,10 +76,13 @@ class WebhookPoster:
                 retries=False,
                 redirect=False,
             )
+        except urllib3.exceptions.NewConnectionError:
+            # Checked first: urllib3 makes it a subclass of its TimeoutError.
+            return PostResult(False, "could not connect"), 1.0
         except urllib3.exceptions.TimeoutError:
             return PostResult(False, "timed out"), 1.0
         except Urllib3HTTPError:
-            return PostResult(False, "could not connect"), 1.0
+            return PostResult(False, "the connection broke"), 1.0
         if 200 <= response.status < 300:
             return PostResult(True, f"answered {response.status}"), None
         said = error_text(response.data)

@@ -1,0 +1,264 @@
+"""WebhookPoster against loopback receivers: what arrives, what comes back, when it retries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lemlist_export.webhook_post import SIGNATURE_HEADER, WebhookPoster, sign
+from local_stack.webhook_receiver import WebhookReceiver
+
+SIGNING_SECRET = "whsec-test-0123456789abcdef"
+HOOK_PATH = "/services/T0000/B0000/secret-hook-path"
+BODY = json.dumps({"event": "export.done", "exportId": "axp_Vv6lJOc8NlVVmDud5"}).encode()
+
+
+class RecordingSleep:
+    """Remembers the waits instead of sleeping them (the poster's own waits are a second)."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    started = WebhookReceiver(signing_secret=SIGNING_SECRET).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+def poster(sleep: RecordingSleep) -> WebhookPoster:
+    return WebhookPoster(timeout=1.0, sleep=sleep)
+
+
+# -- success, body and signature -----------------------------------------------------------
+
+
+def test_a_200_is_ok_and_the_receiver_gets_the_exact_body_and_headers(receiver, poster, sleep):
+    signature = sign(BODY, SIGNING_SECRET)
+
+    result = poster.post(
+        receiver.url(HOOK_PATH), BODY, {SIGNATURE_HEADER: signature, "X-Event": "export.done"}
+    )
+
+    assert result.ok
+    assert "200" in result.detail
+    [post] = receiver.posts
+    assert post.path == HOOK_PATH
+    assert post.body == BODY
+    assert post.headers["content-type"] == "application/json"
+    assert post.headers[SIGNATURE_HEADER.lower()] == signature
+    assert post.headers["x-event"] == "export.done"
+    assert post.signature_valid is True
+    assert sleep.calls == []
+
+
+def test_sign_is_the_hex_hmac_sha256_of_the_body():
+    expected = hmac.new(SIGNING_SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+
+    assert sign(BODY, SIGNING_SECRET) == "sha256=" + expected
+    assert sign(BODY + b" ", SIGNING_SECRET) != sign(BODY, SIGNING_SECRET)
+    assert sign(BODY, SIGNING_SECRET + "x") != sign(BODY, SIGNING_SECRET)
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def test_a_404_is_not_ok_names_the_status_and_reason_but_not_the_url(receiver, poster, sleep):
+    receiver.fail_next(HOOK_PATH, 404, "channel_not_found")
+    url = receiver.url(HOOK_PATH)
+
+    result = poster.post(url, BODY)
+
+    assert not result.ok
+    assert "404" in result.detail
+    assert "channel_not_found" in result.detail
+    assert url not in result.detail
+    assert "secret-hook-path" not in result.detail
+    assert "127.0.0.1" not in result.detail
+    assert len(receiver.posts) == 1
+    assert sleep.calls == []
+
+
+def test_a_500_is_retried_once_and_the_retry_succeeds(receiver, poster, sleep):
+    receiver.fail_next(HOOK_PATH, 500, "internal error")
+
+    result = poster.post(receiver.url(HOOK_PATH), BODY)
+
+    assert result.ok
+    assert [post.body for post in receiver.posts] == [BODY, BODY]
+    assert sleep.calls == [1.0]
+
+
+def test_two_500s_give_up_after_the_second_attempt(receiver, poster, sleep):
+    receiver.fail_next(HOOK_PATH, 503, "maintenance", times=3)
+
+    result = poster.post(receiver.url(HOOK_PATH), BODY)
+
+    assert not result.ok
+    assert "503" in result.detail
+    assert len(receiver.posts) == 2
+
+
+def test_a_429_without_retry_after_is_not_retried(receiver, poster, sleep):
+    # WebhookReceiver.fail_next sets only status and body, so this 429 has no Retry-After.
+    receiver.fail_next(HOOK_PATH, 429, "rate_limited")
+
+    result = poster.post(receiver.url(HOOK_PATH), BODY)
+
+    assert not result.ok
+    assert "429" in result.detail
+    assert len(receiver.posts) == 1
+    assert sleep.calls == []
+
+
+def test_plain_http_to_another_host_is_refused_without_a_request(poster, sleep):
+    result = poster.post("http://hooks.example.com/services/T0000/B0000/x", BODY)
+
+    assert not result.ok
+    assert result.detail.startswith("refused")
+    assert "hooks.example.com" not in result.detail
+    assert sleep.calls == []
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_refused_connection_is_not_ok_and_never_raises(poster, sleep):
+    result = poster.post(f"http://127.0.0.1:{closed_port()}/hook", BODY)
+
+    assert not result.ok
+    assert result.detail == "could not connect"
+    assert sleep.calls == [1.0]
+
+
+# -- a scripted target, for what WebhookReceiver cannot send (Retry-After, slow answers) ---
+
+
+@dataclass(frozen=True)
+class Scripted:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    delay: float = 0.0
+
+
+class _ScriptedHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ScriptedTarget
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        answer = self.server.next_answer(body)
+        time.sleep(answer.delay)
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+class ScriptedTarget(ThreadingHTTPServer):
+    """Answers POSTs from a script (then 200), recording the bodies it got."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, *answers: Scripted) -> None:
+        super().__init__(("127.0.0.1", 0), _ScriptedHandler)
+        self.bodies: list[bytes] = []
+        self._answers = list(answers)
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+    def next_answer(self, body: bytes) -> Scripted:
+        with self._lock:
+            self.bodies.append(body)
+            return self._answers.pop(0) if self._answers else Scripted(200, body=b"ok")
+
+
+@pytest.fixture
+def scripted() -> Iterator[list[ScriptedTarget]]:
+    targets: list[ScriptedTarget] = []
+    yield targets
+    for target in targets:
+        target.shutdown()
+        target.server_close()
+
+
+def serve(targets: list[ScriptedTarget], *answers: Scripted) -> ScriptedTarget:
+    target = ScriptedTarget(*answers)
+    threading.Thread(target=target.serve_forever, kwargs={"poll_interval": 0.02}).start()
+    targets.append(target)
+    return target
+
+
+def test_a_429_with_a_short_retry_after_waits_that_long_then_succeeds(scripted, poster, sleep):
+    target = serve(scripted, Scripted(429, {"Retry-After": "2"}, b"slow down"))
+
+    result = poster.post(target.url, BODY)
+
+    assert result.ok
+    assert target.bodies == [BODY, BODY]
+    assert sleep.calls == [2.0]
+
+
+def test_a_429_with_a_retry_after_beyond_the_limit_is_not_retried(scripted, poster, sleep):
+    target = serve(scripted, Scripted(429, {"Retry-After": "120"}, b"slow down"))
+
+    result = poster.post(target.url, BODY)
+
+    assert not result.ok
+    assert "429" in result.detail
+    assert target.bodies == [BODY]
+    assert sleep.calls == []
+
+
+def test_a_target_slower_than_the_timeout_times_out_and_never_raises(scripted, sleep):
+    slow = Scripted(200, body=b"ok", delay=0.6)
+    target = serve(scripted, slow, slow)
+
+    result = WebhookPoster(timeout=0.2, sleep=sleep).post(target.url, BODY)
+
+    assert not result.ok
+    assert result.detail == "timed out"
+    assert sleep.calls == [1.0]
+
+
+def test_a_redirect_is_not_followed(scripted, poster, sleep):
+    elsewhere = serve(scripted)
+    target = serve(scripted, Scripted(302, {"Location": elsewhere.url}))
+
+    result = poster.post(target.url, BODY)
+
+    assert not result.ok
+    assert "302" in result.detail
+    assert elsewhere.bodies == []

@@ -66,6 +66,7 @@ def poller_not_started(exc: PollerStartError) -> Response:
 @app.exception_handler(ExportError)
 def export_error(exc: ExportError) -> Response:
     error = http_error(exc)
+    metrics.add_metric(name="StartsRefused", unit=MetricUnit.Count, value=1)
     log = logger.warning if error.status < 500 else logger.error
     log("Export not started", extra={"status": error.status, "reason": error.message})
     return _json(error.status, {"message": error.message}, error.headers)
@@ -74,6 +75,7 @@ def export_error(exc: ExportError) -> Response:
 @app.exception_handler(Exception)
 def unexpected(exc: Exception) -> Response:
     logger.exception("Unexpected error")
+    metrics.add_metric(name="StartsRefused", unit=MetricUnit.Count, value=1)
     return _json(500, {"message": "Internal error; the stack's logs have the details."})
 
 

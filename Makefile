@@ -38,6 +38,11 @@ validate: $(TOOLS)/.installed
 	$(TOOLS_ENV) $(TOOLS)/bin/cfn-lint template.yaml
 	$(TOOLS_ENV) $(TOOLS)/bin/sam validate --lint --template template.yaml
 
+## bench: memory and polling benchmarks, each against a reference in the same run
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.delivery_memory
+	$(PY) -m benchmarks.status_polls
+
 ## build: what `sam deploy` ships (needs python3.13 on PATH; pyenv has it here)
 build: $(TOOLS)/.installed
 	PYENV_VERSION=3.13.0:3.11.7 $(TOOLS_ENV) $(TOOLS)/bin/sam build

@@ -1,0 +1,1 @@
+"""Benchmarks: each compares our code with a reference in the same run (never a timed test)."""

@@ -26,6 +26,8 @@ HANDLED_FAILURE = "ExportFailed"
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("detail-type") == EXECUTION_STATUS_CHANGE:
+        metrics.add_metric(name="WatchdogEvents", unit=MetricUnit.Count, value=1)
     if _already_finished(event):
         return {"skipped": "the execution ended through its own failure path"}
     export_id, failure = _read(event)

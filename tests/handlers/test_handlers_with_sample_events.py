@@ -102,18 +102,21 @@ def test_check_handler_raises_the_typed_error_step_functions_catches(
     assert "2 hours" in outcome.error["errorMessage"]
 
 
+def deliver(stack: LocalStack, simulator: LemlistSimulator, api_key: str) -> tuple[str, Invocation]:
+    """An export lemlist has finished, copied by the deliver handler from its sample event."""
+    simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
+    done = client.get_export_status(DEFAULT_CAMPAIGN_ID, export_id)
+    event = with_ids(load_event("deliver_export.json"), export_id)
+    event.update(url=done.url, fileSize=done.file_size)
+    return export_id, invoke(stack, "DeliverExportFunction", event)
+
+
 def test_deliver_handler_streams_the_csv_into_s3(
     stack: LocalStack, simulator: LemlistSimulator, api_key: str
 ) -> None:
-    simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
-    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
-    done = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url)).get_export_status(
-        DEFAULT_CAMPAIGN_ID, export_id
-    )
-    event = with_ids(load_event("deliver_export.json"), export_id)
-    event.update(url=done.url, fileSize=done.file_size)
-
-    outcome = invoke(stack, "DeliverExportFunction", event)
+    export_id, outcome = deliver(stack, simulator, api_key)
 
     assert outcome.error is None
     assert outcome.payload["status"] == "delivered"
@@ -169,24 +172,13 @@ def test_finish_handler_catches_a_timed_out_execution_from_eventbridge(
     assert record.notifications["slack"].outcome == "sent"
 
 
-def delivered_export(stack: LocalStack, simulator: LemlistSimulator, api_key: str) -> str:
-    simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
-    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
-    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
-    done = client.get_export_status(DEFAULT_CAMPAIGN_ID, export_id)
-    event = with_ids(load_event("deliver_export.json"), export_id)
-    event.update(url=done.url, fileSize=done.file_size)
-    assert invoke(stack, "DeliverExportFunction", event).payload["status"] == "delivered"
-    return export_id
-
-
 def test_finish_handler_announces_a_delivered_export(
     stack: LocalStack,
     simulator: LemlistSimulator,
     api_key: str,
     targets: LocalNotificationTargets,
 ) -> None:
-    export_id = delivered_export(stack, simulator, api_key)
+    export_id, _ = deliver(stack, simulator, api_key)
 
     event = with_ids(load_event("finish_export_delivered.json"), export_id)
     outcome = invoke(stack, "FinishExportFunction", event)

@@ -150,6 +150,10 @@ def _physical_names(
             attributes[(logical, "Arn")] = arn
             attributes[(logical, "Name")] = physical
             physical = arn  # Ref of a state machine is its ARN
+        else:
+            # Resources the local stack does not create (queues, log groups) still resolve.
+            service = resource.type.split("::")[1].lower()
+            attributes[(logical, "Arn")] = f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{physical}"
         names[logical] = physical
     return names, attributes
 

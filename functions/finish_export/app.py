@@ -65,10 +65,11 @@ def _read(event: dict[str, Any]) -> tuple[str, Failure | None]:
         execution_input = json.loads(detail.get("input") or "{}")
         export_id = execution_input.get("exportId") or detail["name"]
         status = detail.get("status", "FAILED")
-        message = detail.get("cause") or ""
         error = detail.get("error") or f"Execution{status.title().replace('_', '')}"
-        return export_id, Failure.describe(
-            error, message or f"The export's state machine execution ended {status}."
+        # A Lambda error's cause is its JSON answer: read it like a Catch's.
+        return export_id, Failure.from_caught(
+            {"Error": error, "Cause": detail.get("cause")},
+            fallback=f"The export's execution ended {status}.",
         )
     failure = event.get("failure")
     return event["exportId"], Failure.from_caught(failure) if failure else None

@@ -436,3 +436,25 @@ def test_secrets_never_reach_logs_records_or_history(
     for secret in secrets:
         for text in seen:
             assert secret not in text
+
+
+def test_a_broken_notifications_secret_still_records_the_outcome(
+    make_stack: StackFactory, simulator: LemlistSimulator
+) -> None:
+    broken = "lemlist-stats-export/broken-notifications"
+    stack = make_stack(notifications=False, environment={"NOTIFICATIONS_SECRET": broken})
+    # A webhook without its signing secret: the targets cannot be read.
+    stack.client("secretsmanager").create_secret(
+        Name=broken,
+        SecretString=json.dumps({"webhookUrl": "https://hooks.example.com/catch/1/secret"}),
+    )
+    simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(outcome="error"))
+
+    record = export_to_the_end(stack)
+
+    assert record.status == "failed"
+    assert record.failure_type == "LemlistExportError"
+    (outcome,) = record.notifications.values()
+    assert outcome.outcome == "failed"
+    assert "without webhookSigningSecret" in outcome.detail
+    assert "hooks.example.com" not in outcome.detail

@@ -109,7 +109,8 @@ def deliver(stack: LocalStack, simulator: LemlistSimulator, api_key: str) -> tup
     client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
     done = client.get_export_status(DEFAULT_CAMPAIGN_ID, export_id)
     event = with_ids(load_event("deliver_export.json"), export_id)
-    event.update(url=done.url, fileSize=done.file_size)
+    stack.store().record_poll(export_id, done, 1)  # what the check step records when done
+    event["fileSize"] = done.file_size
     return export_id, invoke(stack, "DeliverExportFunction", event)
 
 
@@ -170,6 +171,67 @@ def test_finish_handler_catches_a_timed_out_execution_from_eventbridge(
     assert record is not None and record.status == "failed"
     assert "TIMED_OUT" in (record.failure_reason or "")
     assert record.notifications["slack"].outcome == "sent"
+
+
+def test_finish_handler_reads_a_lambda_error_cause_from_eventbridge(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+    event = with_ids(load_event("execution_timed_out.json"), export_id)
+    event["detail"].update(
+        status="FAILED",
+        error="LemlistAuthError",
+        cause=json.dumps(
+            {
+                "errorType": "LemlistAuthError",
+                "errorMessage": "lemlist rejected the API key (401 Unauthorized)",
+                "stackTrace": ['  File "/var/task/app.py", line 21\n'],
+            }
+        ),
+    )
+
+    assert invoke(stack, "FinishExportFunction", event).error is None
+
+    record = stack.record(export_id)
+    assert record is not None and record.failure_type == "LemlistAuthError"
+    assert record.failure_reason.startswith("lemlist rejected the API key (401 Unauthorized)")
+    assert "stackTrace" not in record.failure_reason
+
+
+def test_a_copy_for_an_export_that_already_failed_stores_nothing(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
+    export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
+    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
+    stack.store().record_poll(
+        export_id, client.get_export_status(DEFAULT_CAMPAIGN_ID, export_id), 1
+    )
+    stack.store().mark_failed(export_id, "ExportExpiredError", "gave up")
+
+    outcome = invoke(
+        stack, "DeliverExportFunction", with_ids(load_event("deliver_export.json"), export_id)
+    )
+
+    assert outcome.error is not None and outcome.error["errorType"] == "InvalidTransitionError"
+    listed = stack.client("s3").list_objects_v2(Bucket=stack.stack.bucket)
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_a_retried_copy_of_a_delivered_export_is_a_no_op(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    export_id, first = deliver(stack, simulator, api_key)
+    event = with_ids(load_event("deliver_export.json"), export_id)
+    event["fileSize"] = first.payload["bytes"]
+
+    again = invoke(stack, "DeliverExportFunction", event)
+
+    assert again.error is None
+    assert again.payload["status"] == "delivered"
+    assert again.payload["sha256"] == first.payload["sha256"]
+    downloads = [r for r in simulator.requests if r.route == "download"]
+    assert len(downloads) == 1  # nothing fetched twice
 
 
 def test_finish_handler_announces_a_delivered_export(

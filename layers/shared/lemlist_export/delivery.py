@@ -19,11 +19,13 @@ from urllib.parse import quote
 from .clock import parse_iso
 from .errors import (
     DownloadIncompleteError,
+    InvalidTransitionError,
+    LemlistProtocolError,
     LemlistTransientError,
     RateLimitedError,
     StorageTransientError,
 )
-from .export_record import DELIVERED, ExportRecord
+from .export_record import DELIVERED, DELIVERING, ExportRecord
 from .export_store import ExportStore
 from .lemlist_client import LemlistClient
 from .s3_upload import DEFAULT_PART_SIZE, ObjectSpec, stream_to_s3
@@ -40,7 +42,6 @@ _RETRYABLE = (
 @dataclass(frozen=True)
 class DeliveryRequest:
     export_id: str
-    url: str
     file_size: int | None
     policy: WaitPolicy
     attempts_so_far: int = 0
@@ -51,7 +52,6 @@ class DeliveryRequest:
         previous = event.get("previous") or {}
         return cls(
             export_id=event["exportId"],
-            url=event["url"],
             file_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             policy=WaitPolicy.from_input(event.get("waits")),
             attempts_so_far=int(previous.get("attempt", 0)),
@@ -84,6 +84,11 @@ def deliver_export(
     attempt = request.attempts_so_far + 1
     try:
         record = copy_to_s3(request, lemlist=lemlist, store=store, s3=s3, destination=destination)
+    except InvalidTransitionError:
+        # Another attempt of this step got there first (a retry after a timeout).
+        record = store.get(request.export_id)
+        if record.status != DELIVERED:
+            raise
     except _RETRYABLE as exc:
         policy = request.policy
         if attempt >= policy.max_delivery_attempts:
@@ -121,14 +126,36 @@ def copy_to_s3(
         content_type="text/csv",
         metadata=_metadata(record, request.file_size),
     )
-    with lemlist.open_download(request.url) as download:
-        expected = request.file_size
-        if expected is None:
-            expected = download.content_length
+    if not record.download_url:
+        raise LemlistProtocolError(f"No download URL was recorded for export {record.export_id}")
+    with lemlist.open_download(record.download_url) as download:
+        expected = (
+            request.file_size if request.file_size is not None else download.verifiable_size()
+        )
+        if expected is None and not download.self_delimiting:
+            raise DownloadIncompleteError(
+                "Neither lemlist nor its file server gave the file's size, so a cut download "
+                "could not be told from a whole one; nothing was stored"
+            )
         stored = stream_to_s3(
-            s3, download, target, expected_size=expected, part_size=destination.part_size
+            s3,
+            download,
+            target,
+            expected_size=expected,
+            part_size=destination.part_size,
+            before_commit=lambda: _still_delivering(store, record.export_id),
         )
     return store.mark_delivered(request.export_id, stored)
+
+
+def _still_delivering(store: ExportStore, export_id: str) -> None:
+    """Refuse to publish the object of an export that ended meanwhile (a copy step retried
+    after a timeout while this one was still running, and the export failed)."""
+    current = store.get(export_id)
+    if current.status != DELIVERING:
+        raise InvalidTransitionError(
+            f"Export {export_id} became {current.status} during the copy; the copy was dropped"
+        )
 
 
 def _metadata(record: ExportRecord, file_size: int | None) -> dict[str, str]:

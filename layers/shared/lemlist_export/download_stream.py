@@ -23,6 +23,18 @@ class DownloadStream:
         self.bytes_read = 0
         length = response.headers.get("Content-Length")
         self.content_length: int | None = int(length) if length and length.isdigit() else None
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        self.encoded = encoding not in ("", "identity")
+        self.chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+
+    def verifiable_size(self) -> int | None:
+        """The size the body must have, when the response says (and it is not compressed)."""
+        return None if self.encoded else self.content_length
+
+    @property
+    def self_delimiting(self) -> bool:
+        """Whether a cut body is detected by the transport itself (length or chunked)."""
+        return self.content_length is not None or self.chunked
 
     def read(self, size: int = -1) -> bytes:
         try:

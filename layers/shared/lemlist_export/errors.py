@@ -99,3 +99,7 @@ class StorageError(ExportError):
 
 class StorageTransientError(StorageError):
     """S3 failed mid-upload (5xx, throttling, a dropped connection): worth retrying."""
+
+
+class AwsTransientError(ExportError):
+    """An AWS service throttled or failed after the SDK's own retries: retry the step later."""

@@ -76,6 +76,8 @@ class ExportRecord:
     poll_count: int = 0
     last_polled_at: str | None = None
     file_size: int | None = None
+    # lemlist's download URL: read by the copy step, never shown (it may carry a signature).
+    download_url: str | None = None
     s3_uri: str | None = None
     bucket: str | None = None
     key: str | None = None

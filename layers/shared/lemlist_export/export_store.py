@@ -16,6 +16,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from .aws_errors import transient_aws_errors
 from .clock import iso, utc_now
 from .errors import ExportNotFoundError, InvalidTransitionError
 from .export_record import (
@@ -42,7 +43,13 @@ class ExportStore:
     # -- reads -------------------------------------------------------------------------
 
     def find(self, export_id: str) -> ExportRecord | None:
-        answer = self._db.get_item(TableName=self._table, Key=_key(export_id), ConsistentRead=True)
+        answer = self._call(
+            "GetItem",
+            self._db.get_item,
+            TableName=self._table,
+            Key=_key(export_id),
+            ConsistentRead=True,
+        )
         item = answer.get("Item")
         return ExportRecord.from_dict(_from_item(item)) if item else None
 
@@ -59,7 +66,9 @@ class ExportStore:
         # The notifications map exists from the start so that outcomes can be SET inside it.
         item = _to_item({"notifications": {}, **record.to_dict()})
         try:
-            self._db.put_item(
+            self._call(
+                "PutItem",
+                self._db.put_item,
                 TableName=self._table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(exportId)",
@@ -84,6 +93,8 @@ class ExportStore:
             values["campaignName"] = status.campaign_name
         if status.file_size is not None:
             values["fileSize"] = status.file_size
+        if status.url:
+            values["downloadUrl"] = status.url
         if status.status not in ("pending", "done"):
             # lemlist documents no reason for an error: keep everything it said.
             values["lemlistStatus"] = status.raw
@@ -94,6 +105,8 @@ class ExportStore:
         self._update(export_id, {"status": DELIVERING}, allowed_from=(PENDING, DELIVERING))
 
     def mark_delivered(self, export_id: str, stored: StoredObject) -> ExportRecord:
+        """delivering -> delivered; repeating it for the same object is a no-op (a retried
+        copy step that already finished once)."""
         values = {
             "status": DELIVERED,
             "s3Uri": stored.uri,
@@ -103,7 +116,14 @@ class ExportStore:
             "sha256": stored.sha256,
             "deliveredAt": self._now(),
         }
-        self._update(export_id, values, allowed_from=(DELIVERING,))
+        try:
+            self._update(export_id, values, allowed_from=(DELIVERING,))
+        except InvalidTransitionError:
+            record = self.get(export_id)
+            same = (record.key, record.sha256) == (stored.key, stored.sha256)
+            if record.status == DELIVERED and same:
+                return record
+            raise
         return self.get(export_id)
 
     def mark_failed(self, export_id: str, failure_type: str, reason: str) -> bool:
@@ -128,7 +148,9 @@ class ExportStore:
         if len(sets) == 1:
             return
         # The map is created with the record, so nested SETs always have a parent.
-        self._db.update_item(
+        self._call(
+            "UpdateItem",
+            self._db.update_item,
             TableName=self._table,
             Key=_key(export_id),
             UpdateExpression="SET " + ", ".join(sets),
@@ -154,7 +176,9 @@ class ExportStore:
         allowed = {f":s{i}": status for i, status in enumerate(allowed_from)}
         condition = f"#status IN ({', '.join(allowed)})"
         try:
-            self._db.update_item(
+            self._call(
+                "UpdateItem",
+                self._db.update_item,
                 TableName=self._table,
                 Key=_key(export_id),
                 UpdateExpression=f"SET {sets}",
@@ -173,6 +197,11 @@ class ExportStore:
                 ) from None
             return False
         return True
+
+    @staticmethod
+    def _call(operation: str, method: Any, **kwargs: Any) -> Any:
+        with transient_aws_errors(f"DynamoDB {operation}"):
+            return method(**kwargs)
 
     @staticmethod
     def _now() -> str:

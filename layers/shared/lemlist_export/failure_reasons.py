@@ -25,12 +25,12 @@ class Failure:
     reason: str
 
     @classmethod
-    def from_caught(cls, caught: dict[str, Any] | None) -> Failure:
-        """From a Catch's `{"Error", "Cause"}`; the Cause of a Lambda error is its JSON."""
+    def from_caught(cls, caught: dict[str, Any] | None, fallback: str = "") -> Failure:
+        """From a Catch's `{"Error", "Cause"}`; the Cause of a Lambda error is its JSON.
+        `fallback` is the message when the cause says nothing."""
         caught = caught or {}
         error = str(caught.get("Error") or "UnknownError")
-        cause = caught.get("Cause")
-        message = _message_from_cause(cause)
+        message = _message_from_cause(caught.get("Cause")) or fallback
         return cls.describe(error, message)
 
     @classmethod

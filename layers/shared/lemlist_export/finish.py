@@ -1,19 +1,32 @@
 """The end of every export: record how it ended, then announce it.
 
 Called by the state machine on both paths, and by the watchdog for executions that died
-before reaching either (timed out, aborted, a failure no Catch could take).
+before reaching either (timed out, aborted, a failure no Catch could take). The outcome is
+written before anything that could fail for an unrelated reason (reading the notification
+targets, posting): a broken notifications secret must not leave an export open.
 """
 
 from __future__ import annotations
 
-from .export_record import ExportRecord
+from collections.abc import Callable
+
+from .clock import iso, utc_now
+from .errors import ExportError
+from .export_record import ExportRecord, NotificationOutcome
 from .export_store import ExportStore
 from .failure_reasons import Failure
 from .notifier import Notifier
 
+# Where the record says that no target could even be read.
+TARGETS = "targets"
+
 
 def finish_export(
-    export_id: str, *, failure: Failure | None, store: ExportStore, notifier: Notifier
+    export_id: str,
+    *,
+    failure: Failure | None,
+    store: ExportStore,
+    notifier: Callable[[], Notifier],
 ) -> ExportRecord:
     """Mark a failure (if the export had not ended yet), announce, and record the outcomes."""
     if failure is not None:
@@ -25,6 +38,13 @@ def finish_export(
             export_id, "IncompleteExport", "The export ended without its file being delivered."
         )
         record = store.get(export_id)
-    outcomes = notifier.announce(record)
+    try:
+        outcomes = notifier().announce(record)
+    except ExportError as exc:
+        outcomes = [
+            NotificationOutcome(
+                TARGETS, "failed", f"no announcement: {exc}", record.status, iso(utc_now())
+            )
+        ]
     store.record_notifications(export_id, outcomes)
     return store.get(export_id)

@@ -19,7 +19,10 @@ from .lemlist_client import ClientSettings, LemlistClient
 from .notifier import Notifier
 from .webhook_post import WebhookPoster
 
-_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4})
+# Explicit timeouts: botocore's defaults (60 s connect, 60 s read) outlast our Lambdas.
+_AWS_CONFIG = Config(
+    connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}
+)
 
 
 @cache
@@ -62,4 +65,4 @@ def _poster() -> WebhookPoster:
 
 def finish(export_id: str, failure: Failure | None = None) -> ExportRecord:
     """Record and announce the end of an export (see `finish.finish_export`)."""
-    return finish_export(export_id, failure=failure, store=store(), notifier=notifier())
+    return finish_export(export_id, failure=failure, store=store(), notifier=notifier)

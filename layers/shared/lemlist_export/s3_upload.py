@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -68,8 +68,14 @@ def stream_to_s3(
     *,
     expected_size: int | None,
     part_size: int = DEFAULT_PART_SIZE,
+    before_commit: Callable[[], None] | None = None,
 ) -> StoredObject:
-    """Copy `source` to `target`, hashing and counting on the way; see the module doc."""
+    """Copy `source` to `target`, hashing and counting on the way; see the module doc.
+
+    `before_commit` runs after the whole stream was read and checked, just before the object
+    becomes visible; raising there abandons the copy (used to re-check the export's record).
+    """
+    commit = before_commit or (lambda: None)
     part_size = part_size_for(expected_size, part_size)
     digest = hashlib.sha256()
     first = _read_part(source, part_size)
@@ -79,21 +85,32 @@ def stream_to_s3(
 
     if len(first) < part_size:
         _check_complete(total, expected_size)
+        commit()
         with _s3_errors("PutObject"):
             s3.put_object(Body=first, **_object_args(target))
         return StoredObject(target.bucket, target.key, total, digest.hexdigest(), parts=1)
 
+    # The checksum algorithm is declared up front: botocore checksums every part anyway,
+    # and S3 refuses parts whose checksum type the upload did not announce.
     with _s3_errors("CreateMultipartUpload"):
-        upload_id = s3.create_multipart_upload(**_object_args(target))["UploadId"]
+        upload_id = s3.create_multipart_upload(ChecksumAlgorithm="CRC32", **_object_args(target))[
+            "UploadId"
+        ]
     where = {"Bucket": target.bucket, "Key": target.key, "UploadId": upload_id}
     try:
         parts: list[dict[str, Any]] = []
         chunk = first
         del first
         while chunk:
+            number = len(parts) + 1
             with _s3_errors("UploadPart"):
-                answer = s3.upload_part(Body=chunk, PartNumber=len(parts) + 1, **where)
-            parts.append({"PartNumber": len(parts) + 1, "ETag": answer["ETag"]})
+                answer = s3.upload_part(
+                    Body=chunk, PartNumber=number, ChecksumAlgorithm="CRC32", **where
+                )
+            part = {"PartNumber": number, "ETag": answer["ETag"]}
+            if answer.get("ChecksumCRC32"):
+                part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+            parts.append(part)
             if len(chunk) < part_size:
                 break
             del chunk  # let the previous part go before the next one is read
@@ -102,6 +119,7 @@ def stream_to_s3(
             digest.update(chunk)
             _check_not_over(total, expected_size)
         _check_complete(total, expected_size)
+        commit()
         with _s3_errors("CompleteMultipartUpload"):
             s3.complete_multipart_upload(MultipartUpload={"Parts": parts}, **where)
     except BaseException:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ConfigurationError
+from .aws_errors import is_transient
+from .errors import AwsTransientError, ConfigurationError
 from .notification_targets import NotificationTargets
 from .redaction import register_secret
 from .settings import optional, required
@@ -21,8 +23,11 @@ def read_secret(name: str) -> str:
     try:
         value = parameters.get_secret(name, max_age=CACHE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:
-        # Powertools' message names the secret and the AWS error code, never the value.
-        raise ConfigurationError(f"Could not read the secret {name}: {_code(exc)}") from None
+        # Name the secret and the AWS error code only, never a value.
+        message = f"Could not read the secret {name}: {_code(exc)}"
+        if _transient(exc.__cause__ or exc.__context__):
+            raise AwsTransientError(message) from None
+        raise ConfigurationError(message) from None
     if isinstance(value, bytes):
         value = value.decode()
     if not isinstance(value, str):
@@ -52,6 +57,12 @@ def notification_targets() -> NotificationTargets:
     if not name:
         return NotificationTargets()
     return NotificationTargets.from_secret(read_secret(name))
+
+
+def _transient(cause: BaseException | None) -> bool:
+    if isinstance(cause, ClientError):
+        return is_transient(cause)
+    return isinstance(cause, BotoCoreError)
 
 
 def _code(exc: Exception) -> str:

@@ -87,13 +87,12 @@ def check_export(
             raise LemlistProtocolError(
                 f"lemlist says export {request.export_id} is done but gives no download URL"
             )
+        # The URL stays in the record: execution histories and logs never see it.
         return {
             "status": DONE,
             "pollCount": polls,
             "transientErrors": 0,
-            "url": status.url,
             "fileSize": status.file_size,
-            "campaignName": status.campaign_name,
         }
     # "error", or a status lemlist may add one day: the state machine's Choice decides.
     return {"status": status.status, "pollCount": polls, "transientErrors": 0}

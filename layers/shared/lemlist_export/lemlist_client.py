@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import quote, urljoin
 
 import urllib3
@@ -38,6 +38,8 @@ from .lemlist_answers import error_text, parse_retry_after
 from .lemlist_status import ExportStatus
 from .redaction import register_secret
 from .url_policy import describe_url, require_safe_url
+
+T = TypeVar("T")
 
 DEFAULT_API_URL = "https://api.lemlist.com/api"
 USER_AGENT = "lemlist-stats-export/0.1 (+urllib3)"
@@ -150,6 +152,9 @@ class LemlistClient:
         Redirects are followed here, one hop at a time, so that each hop's origin decides
         whether the credentials go along.
         """
+        return self._patiently(lambda: self._open_download(url), idempotent=True)
+
+    def _open_download(self, url: str) -> DownloadStream:
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
             origin = require_safe_url(current)
@@ -178,19 +183,28 @@ class LemlistClient:
     ) -> Any:
         url = self._base_url + path
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_header}
+
+        def once() -> Any:
+            self._gate.acquire()
+            response = self._send("GET", url, headers, stream=False)
+            if response.status == 200:
+                return _json_body(response.data, path)
+            self._raise_for(
+                response.status, error_text(response.data), response, not_found=not_found
+            )
+
+        return self._patiently(once, idempotent=idempotent)
+
+    def _patiently(self, call: Callable[[], T], *, idempotent: bool) -> T:
+        """`call`, again after a 429 whose Retry-After fits the wait budget (lemlist refused
+        it, so it never happened), and after transient failures if the call is idempotent."""
         rate_limit_budget = self._settings.max_rate_limit_wait
         transient_left = self._settings.transient_retries if idempotent else 0
         attempt = 0
         while True:
             attempt += 1
-            self._gate.acquire()
             try:
-                response = self._send("GET", url, headers, stream=False)
-                if response.status == 200:
-                    return _json_body(response.data, path)
-                self._raise_for(
-                    response.status, error_text(response.data), response, not_found=not_found
-                )
+                return call()
             except RateLimitedError as exc:
                 wait = exc.retry_after
                 if wait is None or wait > rate_limit_budget:

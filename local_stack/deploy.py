@@ -41,6 +41,17 @@ class EventRule:
     pattern: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A ScheduleV2 event: EventBridge Scheduler invoking `function_name` with `input`."""
+
+    name: str
+    function_name: str
+    expression: str
+    input: str
+    state: str
+
+
 @dataclass
 class DeployedStack:
     template: Template
@@ -48,6 +59,7 @@ class DeployedStack:
     functions: dict[str, LocalFunction]  # by logical id
     routes: list[Route]
     rules: list[EventRule]
+    schedules: list[Schedule]
     environment: dict[str, str]
     secrets: dict[str, str] = field(default_factory=dict)  # parameter name -> secret name
 
@@ -101,7 +113,9 @@ def deploy(
     for resource in template.resources("AWS::S3::BucketPolicy"):
         _apply_bucket_policy(aws, resolver.resolve(resource.properties))
 
-    functions, environment, routes, rules = _functions(template, resolver, names, attributes)
+    functions, environment, routes, rules, schedules = _functions(
+        template, resolver, names, attributes
+    )
     for function in functions.values():
         aws.client("lambda").create_function(
             FunctionName=function.name,
@@ -122,6 +136,7 @@ def deploy(
         functions,
         routes,
         rules,
+        schedules,
         {**environment, **extra_environment},
         {name: template.parameters[name] for name in secrets},
     )
@@ -261,14 +276,15 @@ def _functions(
     resolver: Resolver,
     names: dict[str, str],
     attributes: dict[tuple[str, str], str],
-) -> tuple[dict[str, LocalFunction], dict[str, str], list[Route], list[EventRule]]:
-    """The functions, the one environment they share, their HTTP routes and event rules."""
+) -> tuple[dict[str, LocalFunction], dict[str, str], list[Route], list[EventRule], list[Schedule]]:
+    """The functions, the one environment they share, their HTTP routes, rules, schedules."""
     defaults = template.function_globals()
     global_env = (defaults.get("Environment") or {}).get("Variables") or {}
     functions: dict[str, LocalFunction] = {}
     environment: dict[str, str] = {}
     routes: list[Route] = []
     rules: list[EventRule] = []
+    schedules: list[Schedule] = []
     for resource in template.resources("AWS::Serverless::Function"):
         props = {**defaults, **resource.properties}
         name = names[resource.logical_id]
@@ -291,13 +307,23 @@ def _functions(
             timeout=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
         )
-        for event in (resource.properties.get("Events") or {}).values():
+        for event_name, event in (resource.properties.get("Events") or {}).items():
             event_props = resolver.resolve(event.get("Properties") or {})
             if event["Type"] == "HttpApi":
                 routes.append(Route(event_props["Method"].upper(), event_props["Path"], name))
             elif event["Type"] == "EventBridgeRule":
                 rules.append(EventRule(name, event_props["Pattern"]))
-    return functions, environment, routes, rules
+            elif event["Type"] == "ScheduleV2":
+                schedules.append(
+                    Schedule(
+                        f"{resource.logical_id}{event_name}",
+                        name,
+                        event_props["ScheduleExpression"],
+                        event_props.get("Input", "{}"),
+                        event_props.get("State", "ENABLED"),
+                    )
+                )
+    return functions, environment, routes, rules, schedules
 
 
 def _create_state_machine(

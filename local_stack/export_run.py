@@ -54,7 +54,7 @@ def run_export(
     response = stack.http_api.request(
         "POST",
         "/exports",
-        headers={"content-type": "application/json", "user-agent": "local-stack"},
+        headers={**stack.api_headers(), "user-agent": "local-stack"},
         body=json.dumps({"campaignId": campaign_id}),
     )
     answer = _json(response.body)

@@ -50,6 +50,9 @@ class StackOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     # Environment the template does not set (e.g. EXPORT_EXPIRES_AFTER_SECONDS for tests).
     environment: dict[str, str] = field(default_factory=dict)
+    # The HTTP API's bearer token, and Slack's signing secret (None: no Slack command).
+    api_token: str = "local-api-token-0123456789"
+    slack_signing_secret: str | None = None
     stack_name: str = "lemlist-local"
 
 
@@ -66,8 +69,19 @@ class LocalStack:
 
         self.aws.reset()
         _cold_start()
-        parameters = {"LemlistApiUrl": self.options.lemlist_api_url, **self.options.parameters}
-        secrets = {"LemlistApiKeySecretName": self.options.lemlist_api_key}
+        parameters = {
+            "LemlistApiUrl": self.options.lemlist_api_url,
+            # Local webhook targets listen on loopback.
+            "CallbackHosts": "hooks.zapier.com,hooks.slack.com,127.0.0.1,localhost",
+            **self.options.parameters,
+        }
+        secrets = {
+            "LemlistApiKeySecretName": self.options.lemlist_api_key,
+            "ApiTokenSecretName": self.options.api_token,
+        }
+        if self.options.slack_signing_secret is not None:
+            parameters.setdefault("SlackSigningSecretName", "lemlist-stats-export/slack-signing")
+            secrets["SlackSigningSecretName"] = self.options.slack_signing_secret
         if self.options.notifications is not None:
             parameters.setdefault("NotificationsSecretName", "lemlist-stats-export/notifications")
             secrets["NotificationsSecretName"] = json.dumps(self.options.notifications)
@@ -93,6 +107,13 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
+
+    def api_headers(self) -> dict[str, str]:
+        """What a caller of the HTTP API sends: JSON, and the stack's bearer token."""
+        return {
+            "content-type": "application/json",
+            "authorization": f"Bearer {self.options.api_token}",
+        }
 
     def execution_arn(self, export_id: str) -> str:
         arn = self.stack.state_machine_arn
@@ -146,5 +167,6 @@ def _cold_start() -> None:
     from lemlist_export import runtime
 
     parameters.clear_caches()
-    for cached in (runtime.aws, runtime._store, runtime._lemlist, runtime._poster):
-        cached.cache_clear()
+    for cached in vars(runtime).values():
+        if callable(getattr(cached, "cache_clear", None)):
+            cached.cache_clear()

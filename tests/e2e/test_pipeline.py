@@ -40,7 +40,7 @@ def start(stack: LocalStack, campaign_id: str = DEFAULT_CAMPAIGN_ID) -> tuple[in
     response = stack.http_api.request(
         "POST",
         "/exports",
-        headers={"content-type": "application/json"},
+        headers=stack.api_headers(),
         body=json.dumps({"campaignId": campaign_id}),
     )
     return response.status, response.json()
@@ -364,24 +364,25 @@ def test_an_unknown_campaign_is_a_404(stack: LocalStack) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "expected"),
+    ("body", "status", "expected"),
     [
-        ("", "empty"),
-        ("not json", "not valid JSON"),
-        ("[]", "JSON object"),
-        ('{"campaign": "cam_x"}', "no campaignId"),
-        ('{"campaignId": 42}', "must be a string"),
-        ('{"campaignId": "cam_1/../x"}', "letters, digits or underscores"),
+        ("", 400, "must be a JSON object"),
+        ("not json", 400, "must be a JSON object"),
+        ("[]", 400, "must be a JSON object"),
+        ('{"campaign": "cam_x"}', 422, "campaignId is required"),
+        ('{"campaignId": 42}', 422, "campaignId must be a lemlist campaign id"),
+        ('{"campaignId": "cam_1/../x"}', 422, "letters, digits and underscores"),
     ],
 )
-def test_bad_bodies_get_a_400_with_a_reason(stack: LocalStack, body: str, expected: str) -> None:
+def test_bad_bodies_get_a_4xx_with_a_reason(
+    stack: LocalStack, simulator: LemlistSimulator, body: str, status: int, expected: str
+) -> None:
     assert stack.http_api is not None
-    response = stack.http_api.request(
-        "POST", "/exports", headers={"content-type": "application/json"}, body=body
-    )
+    response = stack.http_api.request("POST", "/exports", headers=stack.api_headers(), body=body)
 
-    assert response.status == 400
+    assert response.status == status
     assert expected in response.json()["message"]
+    assert simulator.exports == {}
 
 
 # -- nothing is lost ----------------------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from lemlist_export.clock import iso, utc_now
-from lemlist_export.export_store import new_record
 from lemlist_export.lemlist_client import ClientSettings, LemlistClient
+from lemlist_export.new_records import new_record
 from lemlist_export.starter import execution_input
 from lemlist_export.wait_policy import WaitPolicy
 from local_stack.lambdas import Invocation
@@ -52,7 +52,7 @@ def with_ids(event: dict[str, Any], export_id: str) -> dict[str, Any]:
 def test_start_handler_answers_202_records_and_starts_one_execution(
     stack: LocalStack, simulator: LemlistSimulator, sample: str
 ) -> None:
-    outcome = invoke(stack, "StartExportFunction", load_event(sample))
+    outcome = invoke(stack, "ExportsApiFunction", load_event(sample))
 
     assert outcome.error is None
     answer = outcome.payload

@@ -51,7 +51,7 @@ def test_the_definition_loads_into_the_step_functions_engine(asl: dict[str, Any]
         roleArn="arn:aws:iam::123456789012:role/local-stack-role",
     )["stateMachineArn"]
     described = sfn.describe_state_machine(stateMachineArn=arn)
-    assert json.loads(described["definition"])["StartAt"] == "Wait before checking"
+    assert json.loads(described["definition"])["StartAt"] == "Is the export started?"
     sfn.delete_state_machine(stateMachineArn=arn)
 
 
@@ -107,14 +107,26 @@ def test_every_task_retries_lambda_service_errors(asl: dict[str, Any]) -> None:
         assert "TimeoutSeconds" in state, name
 
 
-def test_lemlist_facing_tasks_catch_everything_into_the_failure_path(
+def test_lemlist_facing_tasks_catch_everything_into_a_failure_path(
     asl: dict[str, Any],
 ) -> None:
-    for name in ("Check export status", "Copy CSV to S3"):
+    paths = {
+        "Start export in lemlist": "Announce the refused start",
+        "Check export status": "Record and announce failure",
+        "Copy CSV to S3": "Record and announce failure",
+    }
+    for name, failure_path in paths.items():
         (catch,) = asl["States"][name]["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"]
-        assert catch["Next"] == "Record and announce failure"
+        assert catch["Next"] == failure_path
         assert catch["ResultPath"] == "$.failure"
+
+
+def test_exports_started_by_the_api_skip_the_start(asl: dict[str, Any]) -> None:
+    choice = asl["States"][asl["StartAt"]]
+    (started,) = choice["Choices"]
+    assert started == {"Variable": "$.exportId", "IsPresent": True, "Next": "Wait before checking"}
+    assert choice["Default"] == "Wait before starting"
 
 
 def test_the_status_choice_covers_lemlists_three_statuses(asl: dict[str, Any]) -> None:

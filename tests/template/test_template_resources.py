@@ -71,23 +71,40 @@ def test_the_table_expires_records_and_is_encrypted(template: Template) -> None:
     assert props["BillingMode"] == "PAY_PER_REQUEST"
 
 
+EXPORTS = "ExportsTable"
+COORDINATION = "CoordinationTable"
+LEMLIST_KEY = "secretsmanager:GetSecretValue"
+
+
 @pytest.mark.parametrize(
     ("function", "allowed"),
     [
         (
-            "StartExportFunction",
+            "ExportsApiFunction",
             {
                 "dynamodb:PutItem",
                 "dynamodb:GetItem",
                 "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
                 "states:StartExecution",
-                "secretsmanager:GetSecretValue",
+                "s3:GetObject",
+                LEMLIST_KEY,
             },
         ),
         (
-            "CheckExportFunction",
-            {"dynamodb:GetItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"},
+            "SlackCommandFunction",
+            {"dynamodb:GetItem", "dynamodb:PutItem", "states:StartExecution", LEMLIST_KEY},
         ),
+        (
+            "ScheduledExportsFunction",
+            {"dynamodb:UpdateItem", "states:StartExecution", LEMLIST_KEY},
+        ),
+        (
+            "BeginExportFunction",
+            {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", LEMLIST_KEY},
+        ),
+        ("CheckExportFunction", {"dynamodb:GetItem", "dynamodb:UpdateItem", LEMLIST_KEY}),
         (
             "DeliverExportFunction",
             {
@@ -95,12 +112,12 @@ def test_the_table_expires_records_and_is_encrypted(template: Template) -> None:
                 "dynamodb:UpdateItem",
                 "s3:PutObject",
                 "s3:AbortMultipartUpload",
-                "secretsmanager:GetSecretValue",
+                LEMLIST_KEY,
             },
         ),
         (
             "FinishExportFunction",
-            {"dynamodb:GetItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"},
+            {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", LEMLIST_KEY},
         ),
     ],
 )

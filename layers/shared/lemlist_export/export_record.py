@@ -89,6 +89,11 @@ class ExportRecord:
     failure_reason: str | None = None
     lemlist_status: dict[str, Any] | None = None
     notifications: dict[str, NotificationOutcome] = field(default_factory=dict)
+    # Where this export's outcome also goes; credentials both, so never shown.
+    callback_url: str | None = None
+    slack_response_url: str | None = None
+    # The Slack user or schedule that asked, for people reading the record.
+    requested_by: str | None = None
 
     @property
     def is_final(self) -> bool:

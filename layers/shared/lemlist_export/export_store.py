@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,8 +28,10 @@ from .export_record import (
     Progress,
 )
 from .lemlist_status import ExportStatus
+from .page_tokens import page_key, page_token
 from .s3_upload import StoredObject
 
+CAMPAIGN_INDEX = "byCampaign"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -58,6 +59,25 @@ class ExportStore:
         if record is None:
             raise ExportNotFoundError(f"No export {export_id} is recorded")
         return record
+
+    def list_by_campaign(
+        self, campaign_id: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[ExportRecord], str | None]:
+        """A campaign's exports, newest first, and the token for the next page (or None)."""
+        args: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": CAMPAIGN_INDEX,
+            "KeyConditionExpression": "campaignId = :c",
+            "ExpressionAttributeValues": {":c": {"S": campaign_id}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after:
+            args["ExclusiveStartKey"] = page_key(after, campaign_id)
+        answer = self._call("Query", self._db.query, **args)
+        records = [ExportRecord.from_dict(_from_item(item)) for item in answer.get("Items", [])]
+        last = answer.get("LastEvaluatedKey")
+        return records, (page_token(last) if last else None)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -206,30 +226,6 @@ class ExportStore:
     @staticmethod
     def _now() -> str:
         return iso(utc_now())
-
-
-def new_record(
-    status: ExportStatus,
-    *,
-    source: str,
-    now: datetime,
-    retention_days: int,
-) -> ExportRecord:
-    """The first record of an export lemlist just started."""
-    stamp = iso(now)
-    return ExportRecord(
-        export_id=status.export_id,
-        campaign_id=status.campaign_id,
-        campaign_name=status.campaign_name,
-        status=PENDING,
-        source=source,
-        created_at=stamp,
-        updated_at=stamp,
-        lemlist_started_at=status.started_at,
-        progress=Progress(status.progress, status.total, status.progress_type),
-        expires_at=int((now + timedelta(days=retention_days)).timestamp()),
-        notifications={},
-    )
 
 
 def _key(export_id: str) -> dict[str, Any]:

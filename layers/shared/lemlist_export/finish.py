@@ -9,13 +9,16 @@ targets, posting): a broken notifications secret must not leave an export open.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 
 from .clock import iso, utc_now
-from .errors import ExportError
+from .errors import ExportError, InvalidTransitionError
 from .export_record import ExportRecord, NotificationOutcome
 from .export_store import ExportStore
 from .failure_reasons import Failure
+from .new_records import refused_record
 from .notifier import Notifier
+from .request_store import RequestStore
 
 # Where the record says that no target could even be read.
 TARGETS = "targets"
@@ -48,3 +51,37 @@ def finish_export(
         ]
     store.record_notifications(export_id, outcomes)
     return store.get(export_id)
+
+
+def finish_refused_start(
+    request_id: str,
+    campaign_id: str,
+    *,
+    source: str,
+    failure: Failure,
+    store: ExportStore,
+    requests: RequestStore,
+    notifier: Callable[[], Notifier],
+    retention_days: int,
+) -> ExportRecord:
+    """The end of a Slack or scheduled request whose export lemlist never started: kept on
+    file under the request id, and announced like any failed export."""
+    asked = requests.find(request_id)
+    if asked is not None and asked.export_id:
+        # lemlist did start it before the failure: that export is the one to finish.
+        return finish_export(asked.export_id, failure=failure, store=store, notifier=notifier)
+    if store.find(request_id) is None:
+        record = refused_record(
+            request_id,
+            campaign_id,
+            source=source,
+            failure_type=failure.error_type,
+            reason=failure.reason,
+            now=utc_now(),
+            retention_days=retention_days,
+            slack_response_url=asked.slack_response_url if asked else None,
+            requested_by=asked.requested_by if asked else None,
+        )
+        with suppress(InvalidTransitionError):  # a duplicate finish got there first
+            store.create(record)
+    return finish_export(request_id, failure=None, store=store, notifier=notifier)

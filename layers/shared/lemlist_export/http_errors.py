@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from .api_auth import UnauthorizedError
 from .errors import (
+    AwsTransientError,
     BodyTooLargeError,
     CampaignNotFoundError,
     ConfigurationError,
@@ -29,6 +33,8 @@ class HttpError:
 
 def http_error(exc: ExportError) -> HttpError:
     message = str(exc)
+    if isinstance(exc, UnauthorizedError):
+        return HttpError(401, message)
     if isinstance(exc, BodyTooLargeError):
         return HttpError(413, message)
     if isinstance(exc, InvalidRequestError):
@@ -44,6 +50,42 @@ def http_error(exc: ExportError) -> HttpError:
         return HttpError(503, f"lemlist is not answering right now ({message}). Try again later.")
     if isinstance(exc, LemlistError):
         return HttpError(502, message)
+    if isinstance(exc, AwsTransientError):
+        return HttpError(503, f"AWS is busy ({message}). Try again shortly.", {"Retry-After": "2"})
     if isinstance(exc, ConfigurationError):
         return HttpError(500, f"The stack is misconfigured: {message}")
     return HttpError(500, message)
+
+
+# What a person should read for the validation errors a request can hit.
+_FIELD_ADVICE = {
+    "campaignId": "must be a lemlist campaign id: letters, digits and underscores, "
+    "like cam_A1B2C3D4E5F6G7H8I9",
+    "Idempotency-Key": "must be 1 to 255 visible ASCII characters",
+    "limit": "must be a whole number from 1 to 100",
+    "exportId": "must be a lemlist export id: letters, digits and underscores",
+}
+_EXAMPLE = '{"campaignId": "cam_A1B2C3D4E5F6G7H8I9"}'
+
+
+def validation_message(errors: Sequence[Any]) -> tuple[int, str]:
+    """(status, sentence) for Powertools' validation errors: 400 when the body is not JSON or
+    missing, 422 when it is JSON of the wrong shape."""
+    parts: list[str] = []
+    status = 422
+    for error in errors:
+        location = [str(p) for p in error.get("loc", ())]
+        kind = error.get("type", "")
+        if location == ["body"] or (location[:1] == ["body"] and kind == "json_invalid"):
+            status = 400
+            parts.append(f"The body must be a JSON object like {_EXAMPLE}")
+            continue
+        field = location[-1] if location else "request"
+        if kind == "missing":
+            parts.append(f"{field} is required")
+        elif kind == "extra_forbidden":
+            parts.append(f"{field} is not a field this API knows")
+        else:
+            parts.append(f"{field} {_FIELD_ADVICE.get(field, error.get('msg', 'is not valid'))}")
+    unique = list(dict.fromkeys(parts)) or ["The request is not valid"]
+    return status, "; ".join(unique)

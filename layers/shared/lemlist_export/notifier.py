@@ -10,15 +10,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from .announcement import Announcement
-from .clock import iso, utc_now
+from .clock import iso, parse_iso, utc_now
 from .export_record import ExportRecord, NotificationOutcome
 from .notification_targets import NotificationTargets
+from .redaction import register_secret
 from .webhook_post import SIGNATURE_HEADER, PostResult, WebhookPoster, sign
 
 SLACK = "slack"
 WEBHOOK = "webhook"
+CALLBACK = "callback"
+SLACK_RESPONSE = "slackResponse"
+# Slack accepts posts to a slash command's response_url for 30 minutes.
+RESPONSE_URL_LIFETIME = timedelta(minutes=29)
 
 
 @dataclass
@@ -28,18 +35,15 @@ class Notifier:
     region: str | None = None
 
     def announce(self, record: ExportRecord) -> list[NotificationOutcome]:
+        """Tell every target (the stack's and this export's own) how the export ended."""
         announcement = Announcement.of(record, self.region)
-        sends: dict[str, Callable[[], PostResult] | None] = {
-            SLACK: self._slack(announcement) if self.targets.slack_webhook_url else None,
-            WEBHOOK: self._webhook(announcement) if self.targets.webhook_url else None,
-        }
         outcomes = []
-        for target, send in sends.items():
+        for target, send in self._plan(record, announcement).items():
             previous = record.notifications.get(target)
             if previous and previous.sent and previous.for_status == record.status:
                 continue
-            if send is None:
-                outcome = NotificationOutcome(target, "skipped", "not configured", record.status)
+            if isinstance(send, str):
+                outcome = NotificationOutcome(target, "skipped", send, record.status)
             else:
                 result = send()
                 outcome = NotificationOutcome(
@@ -48,20 +52,57 @@ class Notifier:
             outcomes.append(_stamped(outcome))
         return outcomes
 
-    def _slack(self, announcement: Announcement) -> Callable[[], PostResult]:
-        url = self.targets.slack_webhook_url
-        assert url is not None
-        body = json.dumps(announcement.slack_payload()).encode()
+    def reply_in_slack(self, record: ExportRecord, message: dict[str, Any]) -> PostResult | None:
+        """Post a progress message to the Slack command that asked for this export."""
+        if not record.slack_response_url:
+            return None
+        register_secret(record.slack_response_url)
+        return self.poster.post(record.slack_response_url, json.dumps(message).encode())
+
+    def _plan(
+        self, record: ExportRecord, announcement: Announcement
+    ) -> dict[str, Callable[[], PostResult] | str]:
+        """Each target: how to tell it, or why it is skipped."""
+        targets = self.targets
+        plan: dict[str, Callable[[], PostResult] | str] = {
+            SLACK: self._slack(announcement, targets.slack_webhook_url)
+            if targets.slack_webhook_url
+            else "not configured",
+            WEBHOOK: self._signed(announcement, targets.webhook_url)
+            if targets.webhook_url
+            else "not configured",
+        }
+        if record.callback_url:
+            register_secret(record.callback_url)
+            plan[CALLBACK] = self._signed(announcement, record.callback_url)
+        if record.slack_response_url:
+            register_secret(record.slack_response_url)
+            asked = parse_iso(record.created_at)
+            if utc_now() - asked < RESPONSE_URL_LIFETIME:
+                plan[SLACK_RESPONSE] = self._slack(
+                    announcement, record.slack_response_url, response_type="in_channel"
+                )
+            else:
+                plan[SLACK_RESPONSE] = "Slack's response_url expires after 30 minutes" + (
+                    "; the channel webhook was told" if targets.slack_webhook_url else ""
+                )
+        return plan
+
+    def _slack(
+        self, announcement: Announcement, url: str, response_type: str | None = None
+    ) -> Callable[[], PostResult]:
+        payload = announcement.slack_payload()
+        if response_type:
+            payload = {**payload, "response_type": response_type, "replace_original": False}
+        body = json.dumps(payload).encode()
         return lambda: self.poster.post(url, body)
 
-    def _webhook(self, announcement: Announcement) -> Callable[[], PostResult]:
-        url, secret = self.targets.webhook_url, self.targets.webhook_signing_secret
-        assert url is not None and secret is not None
+    def _signed(self, announcement: Announcement, url: str) -> Callable[[], PostResult]:
+        """The webhook payload, signed when the stack has a signing secret."""
         body = json.dumps(announcement.webhook_payload(iso(utc_now()))).encode()
-        headers = {
-            SIGNATURE_HEADER: sign(body, secret),
-            "X-Lemlist-Export-Event": announcement.event,
-        }
+        headers = {"X-Lemlist-Export-Event": announcement.event}
+        if self.targets.webhook_signing_secret:
+            headers[SIGNATURE_HEADER] = sign(body, self.targets.webhook_signing_secret)
         return lambda: self.poster.post(url, body, headers)
 
 

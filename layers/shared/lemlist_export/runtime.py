@@ -17,6 +17,8 @@ from .failure_reasons import Failure
 from .finish import finish_export
 from .lemlist_client import ClientSettings, LemlistClient
 from .notifier import Notifier
+from .rate_gate import DynamoRateGate, key_id_for
+from .request_store import RequestStore
 from .webhook_post import WebhookPoster
 
 # Explicit timeouts: botocore's defaults (60 s connect, 60 s read) outlast our Lambdas.
@@ -40,18 +42,36 @@ def _store(table: str) -> ExportStore:
 
 
 def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> LemlistClient:
-    """A client for the configured API; the key is re-read through the 5-minute cache."""
+    """A client for the configured API, paced by the stack-wide rate gate; the key is
+    re-read through the 5-minute cache."""
     client_settings = ClientSettings(
         base_url=settings.lemlist_api_url(),
         max_rate_limit_wait=max_rate_limit_wait,
         transient_retries=transient_retries,
     )
-    return _lemlist(secrets.lemlist_api_key(), client_settings)
+    return _lemlist(
+        secrets.lemlist_api_key(),
+        client_settings,
+        settings.required("COORDINATION_TABLE"),
+        settings.requests_per_window(),
+    )
 
 
 @cache
-def _lemlist(api_key: str, client_settings: ClientSettings) -> LemlistClient:
-    return LemlistClient(api_key, client_settings)
+def _lemlist(
+    api_key: str, client_settings: ClientSettings, table: str, per_window: int
+) -> LemlistClient:
+    gate = DynamoRateGate(aws("dynamodb"), table, key_id_for(api_key), limit=per_window)
+    return LemlistClient(api_key, client_settings, gate=gate)
+
+
+def requests() -> RequestStore:
+    return _requests(settings.required("COORDINATION_TABLE"))
+
+
+@cache
+def _requests(table: str) -> RequestStore:
+    return RequestStore(aws("dynamodb"), table)
 
 
 def notifier() -> Notifier:

@@ -10,6 +10,7 @@ import json
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .api_auth import ApiTokens
 from .aws_errors import is_transient
 from .errors import AwsTransientError, ConfigurationError
 from .notification_targets import NotificationTargets
@@ -49,6 +50,17 @@ def lemlist_api_key() -> str:
         raise ConfigurationError(f"The secret {name} holds no lemlist API key")
     register_secret(value)
     return value
+
+
+def api_tokens() -> ApiTokens:
+    """The bearer tokens the HTTP API accepts."""
+    return ApiTokens.from_secret(read_secret(required("API_TOKEN_SECRET")))
+
+
+def slack_signing_secret() -> str | None:
+    """Slack's signing secret; None when the stack has no Slack command."""
+    name = optional("SLACK_SIGNING_SECRET")
+    return read_secret(name).strip() if name else None
 
 
 def notification_targets() -> NotificationTargets:

@@ -64,6 +64,15 @@ def lemlist_api_url(environ: Mapping[str, str] = os.environ) -> str:
     return optional("LEMLIST_API_URL", environ) or DEFAULT_API_URL
 
 
+def requests_per_window(environ: Mapping[str, str] = os.environ) -> int:
+    """lemlist requests one API key may make per 2-second window, across the whole stack."""
+    return max(1, integer("LEMLIST_REQUESTS_PER_WINDOW", 10, environ))
+
+
+def download_url_expiry(environ: Mapping[str, str] = os.environ) -> int:
+    return max(60, integer("DOWNLOAD_URL_EXPIRY_SECONDS", 900, environ))
+
+
 def retention_days(environ: Mapping[str, str] = os.environ) -> int:
     return integer("RECORD_RETENTION_DAYS", 90, environ)
 

@@ -16,9 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import ExportError
 from .export_record import ExportRecord
-from .export_store import ExportStore, new_record
+from .export_store import ExportStore
 from .identifiers import require_lemlist_id
 from .lemlist_client import LemlistClient
+from .new_records import new_record
 from .wait_policy import WaitPolicy
 
 
@@ -54,6 +55,17 @@ def execution_input(record: ExportRecord, waits: WaitPolicy) -> dict[str, Any]:
     }
 
 
+def begin_input(campaign_id: str, source: str, waits: WaitPolicy, delay: int = 0) -> dict[str, Any]:
+    """The input of an execution that starts the export itself (Slack, schedules): no
+    exportId yet, so the state machine's first task asks lemlist."""
+    return {
+        "campaignId": campaign_id,
+        "source": source,
+        "waits": waits.to_input(),
+        "start": {"status": "waiting", "attempt": 0, "nextAttemptInSeconds": delay},
+    }
+
+
 def start_export(
     campaign_id: str,
     *,
@@ -65,10 +77,13 @@ def start_export(
     waits: WaitPolicy,
     retention_days: int,
     now: datetime,
+    callback_url: str | None = None,
 ) -> StartedExport:
     require_lemlist_id(campaign_id, "campaignId")
     status = lemlist.start_export(campaign_id)
-    record = new_record(status, source=source, now=now, retention_days=retention_days)
+    record = new_record(
+        status, source=source, now=now, retention_days=retention_days, callback_url=callback_url
+    )
     store.create(record)
     try:
         answer = stepfunctions.start_execution(

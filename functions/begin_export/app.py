@@ -1,0 +1,47 @@
+"""State machine task: start in lemlist an export that Slack or a schedule asked for.
+
+Answers the execution's next state: started (with the export id and the polling state), or
+retry with a wait (a 429 or a passing outage). Tells the Slack command, if one asked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lemlist_export import runtime, settings
+from lemlist_export.begin import BeginRequest, begin_export
+from lemlist_export.clock import utc_now
+from lemlist_export.observability import logger, metrics, tag_export, tracer
+from lemlist_export.slack_messages import started_message
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = BeginRequest.from_input(event)
+    tag_export(None, request.campaign_id)
+    metrics.add_metric(name="StartAttempts", unit=MetricUnit.Count, value=1)
+    begun = begin_export(
+        request,
+        lemlist=runtime.lemlist(),
+        store=runtime.store(),
+        requests=runtime.requests(),
+        retention_days=settings.retention_days(),
+        now=utc_now(),
+    )
+    record = begun.record
+    if record is None:
+        logger.info("lemlist is busy; will try again", extra={"start": begun.state["start"]})
+        return begun.state
+    tag_export(record.export_id, record.campaign_id)
+    if begun.newly_started:
+        metrics.add_metric(name="ExportsStarted", unit=MetricUnit.Count, value=1)
+        logger.info("Export started", extra={"request_id": request.request_id})
+        posted = runtime.notifier().reply_in_slack(record, started_message(record))
+        if posted is not None and not posted.ok:
+            logger.warning("Slack progress not posted", extra={"detail": posted.detail})
+    return begun.state

@@ -1,0 +1,255 @@
+"""The HTTP API for Zapier and scripts (Bearer token on every route):
+
+- POST /exports: start a lemlist export and hand it to the state machine; 202 at once.
+  An `Idempotency-Key` header makes replays (Zapier retries for hours) return the same
+  export instead of starting another one.
+- GET /exports/{exportId}: where an export stands; a presigned download URL once delivered.
+- GET /exports?campaignId=...: a campaign's recent exports, newest first, paginated.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lemlist_export import runtime, secrets, settings
+from lemlist_export.api_models import (
+    LEMLIST_ID,
+    ErrorBody,
+    ExportList,
+    ExportStarted,
+    ExportView,
+    StartExportBody,
+)
+from lemlist_export.callbacks import CallbackPolicy
+from lemlist_export.clock import utc_now
+from lemlist_export.errors import ExportError
+from lemlist_export.export_views import presigned_download, public_view
+from lemlist_export.http_errors import http_error, validation_message
+from lemlist_export.observability import logger, metrics, tag_export, tracer
+from lemlist_export.start_request import MAX_BODY_BYTES
+from lemlist_export.starter import PollerStartError, start_export
+
+# Zapier gives up after 30 s: wait out at most a few seconds of lemlist rate limiting.
+START_RATE_LIMIT_WAIT = 5.0
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
+
+app = APIGatewayHttpResolver(enable_validation=True)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="idempotencyKey",
+    payload_validation_jmespath="[campaignId, callbackUrl]",
+    expires_after_seconds=24 * 3600,
+)
+persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("COORDINATION_TABLE", ""))
+
+
+def require_token(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    secrets.api_tokens().check(resolver.current_event.headers.get("authorization"))
+    return next_middleware(resolver)
+
+
+app.use(middlewares=[require_token])
+
+
+@app.post(
+    "/exports",
+    summary="Start an export",
+    responses={
+        202: {"description": "Started", "content": {"application/json": {"model": ExportStarted}}},
+        400: {"description": "Bad body", "content": {"application/json": {"model": ErrorBody}}},
+        401: {"description": "No or bad token"},
+        404: {"description": "lemlist has no such campaign"},
+        409: {"description": "Same Idempotency-Key still in progress"},
+        422: {"description": "Body fails validation, or Idempotency-Key reused with another body"},
+        502: {"description": "lemlist rejected the stack's API key"},
+        503: {"description": "lemlist is rate limiting or down; retry later"},
+    },
+)
+def create_export(
+    body: StartExportBody,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY,
+            description="Replays with this key within 24 h return the same export.",
+        ),
+    ] = None,
+) -> Response[ExportStarted]:
+    request = body.model_dump()
+    if body.callbackUrl is not None:
+        CallbackPolicy.from_setting(settings.optional("CALLBACK_HOSTS")).accept(body.callbackUrl)
+    if idempotency_key is None:
+        started = _start(request)
+    else:
+        started = _start_once(request={**request, "idempotencyKey": idempotency_key})
+    return Response(status_code=202, content_type="application/json", body=started)
+
+
+@idempotent_function(
+    data_keyword_argument="request", persistence_store=persistence, config=idempotency
+)
+def _start_once(request: dict[str, Any]) -> dict[str, Any]:
+    return _start(request)
+
+
+def _start(request: dict[str, Any]) -> dict[str, Any]:
+    tag_export(None, request["campaignId"])
+    started = start_export(
+        request["campaignId"],
+        source="api",
+        lemlist=runtime.lemlist(max_rate_limit_wait=START_RATE_LIMIT_WAIT),
+        store=runtime.store(),
+        stepfunctions=runtime.aws("stepfunctions"),
+        state_machine_arn=settings.required("STATE_MACHINE_ARN"),
+        waits=settings.wait_policy(),
+        retention_days=settings.retention_days(),
+        now=utc_now(),
+        callback_url=request.get("callbackUrl"),
+    )
+    record = started.record
+    tag_export(record.export_id, record.campaign_id)
+    logger.info("Export started", extra={"execution_arn": started.execution_arn})
+    metrics.add_metric(name="ExportsStarted", unit=MetricUnit.Count, value=1)
+    return ExportStarted(
+        exportId=record.export_id,
+        campaignId=record.campaign_id,
+        campaignName=record.campaign_name,
+        status=record.status,
+        createdAt=record.created_at,
+        statusUrl=_status_url(record.export_id),
+    ).model_dump()
+
+
+@app.get("/exports/<exportId>", summary="Where an export stands")
+def get_export(
+    exportId: Annotated[str, Path(pattern=LEMLIST_ID)],
+) -> ExportView:
+    record = runtime.store().get(exportId)
+    tag_export(record.export_id, record.campaign_id)
+    view = public_view(record)
+    download = presigned_download(runtime.aws("s3"), record, settings.download_url_expiry())
+    return ExportView(**view, **(download or {}))
+
+
+@app.get("/exports", summary="A campaign's recent exports, newest first")
+def list_exports(
+    campaign_id: Annotated[str, Query(alias="campaignId", pattern=LEMLIST_ID)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
+) -> ExportList:
+    records, token = runtime.store().list_by_campaign(campaign_id, limit=limit, after=next_token)
+    return ExportList(exports=[ExportView(**public_view(r)) for r in records], nextToken=token)
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(exc: RequestValidationError) -> Response:
+    status, message = validation_message(exc.errors())
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    return _error(status, message)
+
+
+@app.exception_handler(IdempotencyValidationError)
+def key_reused(exc: IdempotencyValidationError) -> Response:
+    return _error(422, "This Idempotency-Key was already used with a different body")
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def key_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
+    return _error(409, "A request with this Idempotency-Key is still running; retry shortly")
+
+
+@app.exception_handler(PollerStartError)
+def poller_not_started(exc: PollerStartError) -> Response:
+    logger.error("Export started in lemlist but not polled", extra={"reason": str(exc)})
+    # Recorded as failed; announce it like any other failed export.
+    runtime.finish(exc.record.export_id)
+    return _error(503, str(exc), {"exportId": exc.record.export_id})
+
+
+@app.exception_handler(ExportError)
+def export_error(exc: ExportError) -> Response:
+    error = http_error(exc)
+    if error.status == 401:
+        metrics.add_metric(name="Unauthorized", unit=MetricUnit.Count, value=1)
+        return _error(401, error.message, headers={"WWW-Authenticate": "Bearer"})
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    log = logger.warning if error.status < 500 else logger.error
+    log("Request refused", extra={"status": error.status, "reason": error.message})
+    return _error(error.status, error.message, headers=error.headers)
+
+
+@app.exception_handler(Exception)
+def unexpected(exc: Exception) -> Response:
+    logger.exception("Unexpected error")
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    return _error(500, "Internal error; the stack's logs have the details.")
+
+
+def _error(
+    status: int,
+    message: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body={"message": message, **(extra or {})},
+        headers=headers or {},
+    )
+
+
+def _status_url(export_id: str) -> str:
+    event = app.current_event
+    host = event.headers.get("host") or event.request_context.domain_name
+    scheme = event.headers.get("x-forwarded-proto", "https")
+    return f"{scheme}://{host}/exports/{export_id}"
+
+
+def _too_large(event: dict[str, Any]) -> bool:
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    return size > MAX_BODY_BYTES
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if _too_large(event):
+        return {
+            "statusCode": 413,
+            "headers": {"Content-Type": "application/json"},
+            "body": f'{{"message": "The body is over {MAX_BODY_BYTES} bytes"}}',
+        }
+    idempotency.register_lambda_context(context)
+    return app.resolve(_as_json(event), context)
+
+
+def _as_json(event: dict[str, Any]) -> dict[str, Any]:
+    """This API only speaks JSON: read every body as JSON, whatever its Content-Type says
+    (curl -d sends form-urlencoded, some Zapier steps octet-stream)."""
+    if not event.get("body"):
+        return event
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    return {**event, "headers": {**headers, "content-type": "application/json"}}

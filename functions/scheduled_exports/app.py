@@ -1,0 +1,67 @@
+"""EventBridge Scheduler target: start one export per campaign of a scheduled run.
+
+Each campaign gets one state machine execution with a name derived from the schedule, the
+firing's time and the campaign, so a firing delivered twice starts nothing twice. The
+executions ask lemlist themselves, spread out and paced by the stack-wide rate gate.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from lemlist_export import runtime, settings
+from lemlist_export.aws_errors import transient_aws_errors
+from lemlist_export.observability import logger, metrics, tracer
+from lemlist_export.schedule_plan import (
+    ScheduledRun,
+    campaigns_to_export,
+    execution_name,
+    start_delays,
+)
+from lemlist_export.starter import begin_input
+
+# Half the shared lemlist budget for starts; the rest stays for status checks and downloads.
+STARTS_PER_SECOND = 2.5
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = ScheduledRun.from_event(event)
+    logger.append_keys(scheduled_time=run.scheduled_time)
+    campaigns = campaigns_to_export(run, runtime.lemlist(max_rate_limit_wait=30))
+    waits = settings.wait_policy()
+    sfn = runtime.aws("stepfunctions")
+    machine = settings.required("STATE_MACHINE_ARN")
+    started, already = [], []
+    for campaign_id, delay in zip(
+        campaigns, start_delays(len(campaigns), STARTS_PER_SECOND), strict=True
+    ):
+        name = execution_name(run, campaign_id)
+        try:
+            with transient_aws_errors("Step Functions StartExecution"):
+                sfn.start_execution(
+                    stateMachineArn=machine,
+                    name=name,
+                    input=json.dumps(begin_input(campaign_id, "schedule", waits, delay)),
+                )
+            started.append(campaign_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+            already.append(campaign_id)  # this firing was delivered before
+    metrics.add_metric(name="ScheduledExports", unit=MetricUnit.Count, value=len(started))
+    summary = {
+        "scheduledTime": run.scheduled_time,
+        "campaigns": len(campaigns),
+        "started": started,
+        "alreadyStarted": already,
+    }
+    logger.info("Scheduled run", extra=summary)
+    return summary

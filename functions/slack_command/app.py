@@ -1,0 +1,129 @@
+"""POST /slack/commands: the `/lemlist-export` slash command.
+
+Verifies Slack's signature over the raw body, then answers within Slack's 3 seconds with an
+ephemeral message: help, an export's status, or "starting". A start only records the
+request and starts the state machine, which asks lemlist itself and reports to the
+command's response_url (so a slow lemlist never makes Slack time out).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from lemlist_export import runtime, secrets, settings
+from lemlist_export.clock import utc_now
+from lemlist_export.errors import ExportError
+from lemlist_export.observability import logger, metrics, tag_export, tracer
+from lemlist_export.redaction import register_secret
+from lemlist_export.request_store import new_request
+from lemlist_export.slack_command import (
+    ShowHelp,
+    ShowStatus,
+    SlackCommand,
+    StartExport,
+    execution_name_for,
+    parse_intent,
+)
+from lemlist_export.slack_messages import (
+    help_message,
+    starting_message,
+    status_message,
+    unknown_message,
+)
+from lemlist_export.slack_signature import SlackSignatureError, verify_slack_request
+from lemlist_export.starter import begin_input
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="SlackCommands", unit=MetricUnit.Count, value=1)
+    signing_secret = secrets.slack_signing_secret()
+    if not signing_secret:
+        return _json(404, {"message": "This stack has no Slack command configured"})
+    body = _raw_body(event)
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    try:
+        verify_slack_request(
+            signing_secret,
+            body,
+            headers.get("x-slack-request-timestamp"),
+            headers.get("x-slack-signature"),
+        )
+        command = SlackCommand.from_form(body)
+    except SlackSignatureError as exc:
+        logger.warning("Slack request refused", extra={"reason": str(exc)})
+        return _json(401, {"message": str(exc)})
+    except ExportError as exc:
+        return _json(400, {"message": str(exc)})
+    register_secret(command.response_url)
+    return _json(200, _answer(command))
+
+
+def _answer(command: SlackCommand) -> dict[str, Any]:
+    intent = parse_intent(command.text)
+    if isinstance(intent, ShowHelp):
+        return help_message(command.command or "/lemlist-export")
+    if isinstance(intent, ShowStatus):
+        tag_export(intent.export_id)
+        return status_message(runtime.store().find(intent.export_id), intent.export_id)
+    if isinstance(intent, StartExport):
+        return _start(command, intent.campaign_id)
+    return unknown_message(intent.reason, command.command or "/lemlist-export")
+
+
+def _start(command: SlackCommand, campaign_id: str) -> dict[str, Any]:
+    tag_export(None, campaign_id)
+    name = execution_name_for(command)
+    now = utc_now()
+    runtime.requests().save(
+        new_request(
+            name,
+            campaign_id,
+            source="slack",
+            now=now,
+            requested_by=f"slack:{command.user_name or command.user_id}",
+            slack_response_url=command.response_url or None,
+        ),
+        now,
+    )
+    try:
+        runtime.aws("stepfunctions").start_execution(
+            stateMachineArn=settings.required("STATE_MACHINE_ARN"),
+            name=name,
+            input=json.dumps(begin_input(campaign_id, "slack", settings.wait_policy())),
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            logger.exception("Could not start the export's execution")
+            return unknown_message(
+                "The export could not be started (AWS Step Functions refused it); try again.",
+                command.command or "/lemlist-export",
+            )
+        # Slack delivered the same command twice: it is already running.
+    logger.info("Export requested from Slack", extra={"request_id": name})
+    metrics.add_metric(name="SlackExportsRequested", unit=MetricUnit.Count, value=1)
+    return starting_message(campaign_id)
+
+
+def _raw_body(event: dict[str, Any]) -> bytes:
+    """The body exactly as Slack sent it (the signature covers these bytes)."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return body.encode("utf-8")
+
+
+def _json(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }

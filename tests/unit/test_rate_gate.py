@@ -1,0 +1,354 @@
+"""DynamoRateGate on a real DynamoDB (the embedded moto server), and with the real client.
+
+Each test counts under its own key id in one table, so tests do not share a budget. A fake
+clock decides windows where the test is about arithmetic; the concurrency and end-to-end
+tests use the real clock, as Lambdas would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from lemlist_export.errors import AwsTransientError, RateLimitedError
+from lemlist_export.lemlist_client import ClientSettings, LemlistClient
+from lemlist_export.rate_gate import MAX_JITTER_SECONDS, DynamoRateGate, key_id_for
+from local_stack.embedded_aws import REGION
+from local_stack.lemlist_simulator import LemlistSimulator
+from local_stack.stack import embedded
+
+API_KEY = "key-RateGate-0123456789abcdef"
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Any:
+    aws, _ = embedded()
+    return aws.client("dynamodb")
+
+
+@pytest.fixture(scope="module")
+def table(dynamodb: Any) -> Iterator[str]:
+    name = f"rate-gate-test-{secrets.token_hex(4)}"
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=name)
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"AttributeName": "expiration", "Enabled": True},
+    )
+    yield name
+    dynamodb.delete_table(TableName=name)
+
+
+def fresh_key_id() -> str:
+    return key_id_for(f"key-{secrets.token_hex(8)}")
+
+
+def items_of(dynamodb: Any, table: str, key_id: str) -> dict[int, dict[str, Any]]:
+    """The gate's counters for one key, by window index."""
+    found: dict[int, dict[str, Any]] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page["Items"]:
+            _, owner, index = item["id"]["S"].split("#")
+            if owner == key_id:
+                found[int(index)] = item
+    return found
+
+
+def admitted(item: dict[str, Any]) -> int:
+    return int(item["admitted"]["N"])
+
+
+# -- the key id ----------------------------------------------------------------------------
+
+
+def test_key_id_is_short_stable_and_not_the_key() -> None:
+    key_id = key_id_for(API_KEY)
+
+    assert key_id == key_id_for(API_KEY)
+    assert len(key_id) == 16
+    assert all(c in "0123456789abcdef" for c in key_id)
+    assert key_id != key_id_for(API_KEY + "x")
+    assert API_KEY not in key_id and key_id not in API_KEY
+
+
+# -- windows, with a fake clock ------------------------------------------------------------
+
+
+def test_admits_the_limit_then_refuses_until_the_next_window(dynamodb: Any, table: str) -> None:
+    clock = FakeClock(1000.3)  # window 500: [1000, 1002)
+    key_id = fresh_key_id()
+    gate = DynamoRateGate(dynamodb, table, key_id, clock=clock)
+
+    for _ in range(10):
+        gate.acquire()
+    with pytest.raises(RateLimitedError) as refused:
+        gate.acquire()
+
+    assert 1.7 <= refused.value.retry_after <= 1.7 + MAX_JITTER_SECONDS + 1e-9
+    assert refused.value.status == 429
+    assert "10 requests per 2 s" in str(refused.value)
+    clock.now = 1001.999
+    with pytest.raises(RateLimitedError) as still:
+        gate.acquire()
+    assert 0.001 - 1e-9 <= still.value.retry_after <= 0.001 + MAX_JITTER_SECONDS + 1e-9
+
+    clock.now = 1002.0  # window 501 opens
+    for _ in range(10):
+        gate.acquire()
+    with pytest.raises(RateLimitedError):
+        gate.acquire()
+
+    counters = items_of(dynamodb, table, key_id)
+    # Refusals do not count: each window holds exactly what it admitted.
+    assert {index: admitted(item) for index, item in counters.items()} == {500: 10, 501: 10}
+
+
+def test_refusals_spread_their_waiters(dynamodb: Any, table: str) -> None:
+    clock = FakeClock(2000.0)
+    gate = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=1, clock=clock)
+    gate.acquire()
+
+    waits = set()
+    for _ in range(12):
+        with pytest.raises(RateLimitedError) as refused:
+            gate.acquire()
+        waits.add(refused.value.retry_after)
+
+    assert all(2.0 <= wait <= 2.0 + MAX_JITTER_SECONDS for wait in waits)
+    assert len(waits) > 1
+
+
+def test_counters_expire_a_minute_after_their_window(dynamodb: Any, table: str) -> None:
+    clock = FakeClock(1000.3)
+    key_id = fresh_key_id()
+    DynamoRateGate(dynamodb, table, key_id, clock=clock).acquire()
+    clock.now = 1003.5  # window [1002, 1004)
+    DynamoRateGate(dynamodb, table, key_id, clock=clock).acquire()
+    odd = DynamoRateGate(dynamodb, table, key_id, window_seconds=1.5, clock=FakeClock(3000.2))
+    odd.acquire()  # window 2000: [3000, 3001.5)
+
+    counters = items_of(dynamodb, table, key_id)
+
+    assert counters[500]["expiration"] == {"N": "1062"}
+    assert counters[501]["expiration"] == {"N": "1064"}
+    assert int(counters[2000]["expiration"]["N"]) == math.ceil(3001.5) + 60
+    assert counters[500]["id"] == {"S": f"lemlist-rate#{key_id}#500"}
+
+
+def test_keys_do_not_share_a_budget(dynamodb: Any, table: str) -> None:
+    clock = FakeClock(1000.0)
+    first = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=3, clock=clock)
+    second = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=3, clock=clock)
+
+    for _ in range(3):
+        first.acquire()
+    with pytest.raises(RateLimitedError):
+        first.acquire()
+    for _ in range(3):
+        second.acquire()
+    with pytest.raises(RateLimitedError):
+        second.acquire()
+
+
+def test_gates_on_one_key_share_its_budget(dynamodb: Any, table: str) -> None:
+    clock = FakeClock(1000.0)
+    key_id = fresh_key_id()
+    workers = [DynamoRateGate(dynamodb, table, key_id, limit=4, clock=clock) for _ in range(4)]
+
+    for worker in workers:
+        worker.acquire()
+    for worker in workers:
+        with pytest.raises(RateLimitedError):
+            worker.acquire()
+
+
+def test_the_key_is_never_stored(dynamodb: Any, table: str) -> None:
+    gate = DynamoRateGate(dynamodb, table, key_id_for(API_KEY), limit=2, clock=FakeClock(500.0))
+    gate.acquire()
+    gate.acquire()
+    with pytest.raises(RateLimitedError) as refused:
+        gate.acquire()
+
+    stored = json.dumps(dynamodb.scan(TableName=table, ConsistentRead=True)["Items"])
+    assert key_id_for(API_KEY) in stored
+    assert API_KEY not in stored
+    assert API_KEY not in str(refused.value) and API_KEY not in repr(gate)
+
+
+# -- many workers at once, real clock --------------------------------------------------------
+
+
+def test_concurrent_workers_never_exceed_the_limit_in_a_window(dynamodb: Any, table: str) -> None:
+    # A short window keeps the test quick; the arithmetic is the same as with 2 s.
+    limit, window, threads, each = 10, 0.5, 8, 10
+    key_id = fresh_key_id()
+    # The embedded DynamoDB serialises requests, so each conditional write is atomic as in AWS.
+    shared = dynamodb
+    admissions: Counter[int] = Counter()
+    refusals = 0
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        nonlocal refusals
+        last_reading = 0.0
+
+        def clock() -> float:
+            nonlocal last_reading
+            last_reading = time.time()
+            return last_reading
+
+        # One gate per thread, as one per Lambda invocation.
+        gate = DynamoRateGate(
+            shared, table, key_id, limit=limit, window_seconds=window, clock=clock
+        )
+        try:
+            done = 0
+            while done < each:
+                try:
+                    gate.acquire()
+                except RateLimitedError as exc:
+                    with lock:
+                        refusals += 1
+                    time.sleep(exc.retry_after or 0)
+                    continue
+                with lock:
+                    admissions[math.floor(last_reading / window)] += 1
+                done += 1
+        except BaseException as exc:  # surfaced by the assertion below
+            failures.append(exc)
+
+    started = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join(timeout=30)
+
+    assert not failures
+    assert sum(admissions.values()) == threads * each
+    assert max(admissions.values()) <= limit
+    assert len(admissions) >= threads * each // limit
+    assert refusals > 0
+    # The counters in DynamoDB agree with what the workers saw admitted.
+    counters = items_of(dynamodb, table, key_id)
+    assert {index: admitted(item) for index, item in counters.items()} == dict(admissions)
+
+
+# -- DynamoDB failing ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stubbed_dynamodb(dynamodb: Any) -> Iterator[tuple[Any, Stubber]]:
+    aws, _ = embedded()
+    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws.endpoint)
+    with Stubber(client) as stubber:
+        yield client, stubber
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ProvisionedThroughputExceededException", 400),
+        ("ThrottlingException", 400),
+        ("InternalServerError", 500),
+    ],
+)
+def test_dynamodb_throttling_or_failing_is_transient_never_an_admission(
+    stubbed_dynamodb: tuple[Any, Stubber], code: str, status: int
+) -> None:
+    client, stubber = stubbed_dynamodb
+    stubber.add_client_error("update_item", service_error_code=code, http_status_code=status)
+    gate = DynamoRateGate(client, "any-table", fresh_key_id(), clock=FakeClock(1000.0))
+
+    with pytest.raises(AwsTransientError, match=code):
+        gate.acquire()
+    stubber.assert_no_pending_responses()
+
+
+def test_other_dynamodb_errors_propagate(stubbed_dynamodb: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed_dynamodb
+    stubber.add_client_error(
+        "update_item", service_error_code="ResourceNotFoundException", http_status_code=400
+    )
+    gate = DynamoRateGate(client, "missing-table", fresh_key_id(), clock=FakeClock(1000.0))
+
+    with pytest.raises(ClientError) as raised:
+        gate.acquire()
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_nonsense_settings_are_refused(dynamodb: Any) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        DynamoRateGate(dynamodb, "t", "k", limit=0)
+    with pytest.raises(ValueError, match="window"):
+        DynamoRateGate(dynamodb, "t", "k", window_seconds=0)
+
+
+# -- with the real client against the simulator --------------------------------------------
+
+
+def test_the_gate_keeps_concurrent_clients_under_lemlists_limit(dynamodb: Any, table: str) -> None:
+    calls, threads = 35, 3
+    key = f"key-{secrets.token_hex(12)}"
+    failures: list[BaseException] = []
+    answered = Counter[int]()
+    lock = threading.Lock()
+    # The embedded DynamoDB serialises requests, so each conditional write is atomic as in AWS.
+    shared = dynamodb
+
+    with LemlistSimulator(api_key=key) as sim:
+
+        def worker(count: int) -> None:
+            gate = DynamoRateGate(shared, table, key_id_for(key), limit=10)
+            client = LemlistClient(
+                key, ClientSettings(base_url=sim.base_url, max_rate_limit_wait=10), gate=gate
+            )
+            try:
+                for _ in range(count):
+                    client.get_team()
+                    with lock:
+                        answered[200] += 1
+            except BaseException as exc:  # surfaced by the assertion below
+                failures.append(exc)
+
+        shares = [calls // threads + (1 if i < calls % threads else 0) for i in range(threads)]
+        started = [threading.Thread(target=worker, args=(share,)) for share in shares]
+        for thread in started:
+            thread.start()
+        for thread in started:
+            thread.join(timeout=30)
+        seen = sim.requests
+
+    assert not failures
+    assert answered[200] == calls
+    team = [request for request in seen if request.route == "team"]
+    assert len(team) == calls
+    assert Counter(request.status for request in seen) == {200: calls}
+    # The clients waited for the gate: 35 requests at 10 per 2 s window span four windows.
+    assert max(r.time for r in team) - min(r.time for r in team) > 3.9
+    stored = json.dumps(dynamodb.scan(TableName=table, ConsistentRead=True)["Items"])
+    assert key not in stored

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # sam and cfn-lint need a region; no credentials are used.
 TOOLS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint validate unit e2e bench build clean
+.PHONY: setup run serve openapi test lint validate bench build clean
 
 setup: $(VENV)/.installed $(TOOLS)/.installed
 
@@ -25,6 +25,14 @@ $(TOOLS)/.installed: requirements-tools.txt
 ## run: one complete export on the embedded stack (flags: make run ARGS="--json ...")
 run: $(VENV)/.installed
 	$(PY) -m local_stack run $(ARGS)
+
+## serve: the HTTP API on 127.0.0.1 (make serve ARGS="--port 8787 --lemlist-url URL --api-key KEY")
+serve: $(VENV)/.installed
+	$(PY) -m local_stack serve $(ARGS)
+
+## openapi: regenerate docs/openapi.json from the API's routes
+openapi: $(VENV)/.installed
+	$(PY) -m local_stack openapi
 
 ## test: lint, template checks and the whole test-suite
 test: setup lint validate

@@ -29,6 +29,7 @@ from lemlist_export.url_policy import require_safe_url
 from .deploy import PROJECT_ROOT
 from .export_run import ExportSummary, run_export
 from .lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
+from .openapi import write_document
 from .progress import ProgressLine
 from .webhook_receiver import LocalNotificationTargets
 
@@ -41,32 +42,45 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="make run ARGS=...",
-        description="Run one lemlist stats export end to end on the embedded AWS stack.",
+        prog="python -m local_stack",
+        description="The lemlist stats export stack on this machine (embedded AWS, no Docker).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start one export and wait until it is delivered or failed")
     run.add_argument("--campaign", help="lemlist campaign id (default: the simulator's demo)")
-    run.add_argument(
+    _lemlist_arguments(run)
+    run.add_argument("--out", default="exports", help="where the local copy goes (./exports)")
+    run.add_argument("--json", action="store_true", help="end stdout with one JSON object")
+    serve = sub.add_parser("serve", help="serve the HTTP API (and Slack's route) on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (8787)")
+    _lemlist_arguments(serve)
+    sub.add_parser("openapi", help="write docs/openapi.json from the API's routes")
+    return parser
+
+
+def _lemlist_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--lemlist-url",
         help="lemlist API base, e.g. https://api.lemlist.com/api (default: embedded simulator)",
     )
-    run.add_argument("--api-key", help="lemlist API key (default: $LEMLIST_API_KEY)")
-    run.add_argument("--out", default="exports", help="where the local copy goes (./exports)")
-    run.add_argument("--json", action="store_true", help="end stdout with one JSON object")
-    run.add_argument(
+    parser.add_argument("--api-key", help="lemlist API key (default: $LEMLIST_API_KEY)")
+    parser.add_argument(
         "--poll-seconds",
         type=int,
         help="seconds between status checks (default: 1 with the simulator, "
         "lemlist's advice of 5 growing to 15 otherwise)",
     )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr
     try:
+        if args.command == "openapi":
+            out.write(f"wrote {write_document()}\n")
+            return 0
+        if args.command == "serve":
+            return serve_command(args, out, err)
         return _run(args, out, err)
     except UsageError as exc:
         err.write(f"error: {exc}\n")
@@ -76,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def check_lemlist_arguments(args: argparse.Namespace) -> str:
+    """The lemlist API key to use; UsageError for flags that do not go together."""
     api_key = args.api_key or os.environ.get("LEMLIST_API_KEY", "")
-    campaign = args.campaign
     if args.lemlist_url:
         try:
             require_safe_url(args.lemlist_url)
@@ -86,10 +100,16 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError(f"--lemlist-url: {exc}") from None
         if not api_key:
             raise UsageError("--lemlist-url needs --api-key KEY (or LEMLIST_API_KEY)")
-        if not campaign:
-            raise UsageError("--lemlist-url needs --campaign ID (e.g. cam_A1B2C3D4E5F6G7H8I9)")
     if args.poll_seconds is not None and args.poll_seconds < 0:
         raise UsageError("--poll-seconds must be 0 or more")
+    return api_key
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    api_key = check_lemlist_arguments(args)
+    campaign = args.campaign
+    if args.lemlist_url and not campaign:
+        raise UsageError("--lemlist-url needs --campaign ID (e.g. cam_A1B2C3D4E5F6G7H8I9)")
     if campaign:
         try:
             require_lemlist_id(campaign, "--campaign")
@@ -98,7 +118,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    with log_path.open("w") as log, _stdout_to(log), _local_services(args, api_key) as services:
+    with log_path.open("w") as log, stdout_to(log), local_services(args, api_key) as services:
         from .stack import LocalStack, StackOptions
 
         stack = LocalStack(
@@ -106,7 +126,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 lemlist_api_url=services.lemlist_url,
                 lemlist_api_key=services.api_key,
                 notifications=services.targets.notifications(),
-                parameters=_poll_parameters(args.poll_seconds, simulated=services.simulated),
+                parameters=poll_parameters(args.poll_seconds, simulated=services.simulated),
             )
         ).start()
         progress = ProgressLine(err)
@@ -124,7 +144,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0 if summary.delivered else 1
 
 
-def _poll_parameters(seconds: int | None, *, simulated: bool) -> dict[str, str]:
+def poll_parameters(seconds: int | None, *, simulated: bool) -> dict[str, str]:
     # The simulator finishes in a few checks: look every second. Real lemlist: its advice.
     if seconds is None and simulated:
         seconds = 1
@@ -138,7 +158,7 @@ def _poll_parameters(seconds: int | None, *, simulated: bool) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _stdout_to(log: TextIO) -> Iterator[None]:
+def stdout_to(log: TextIO) -> Iterator[None]:
     """Handlers print JSON logs and metrics to stdout, as in Lambda; here they go to a file."""
     with contextlib.redirect_stdout(log):
         yield
@@ -153,7 +173,7 @@ class LocalServices:
 
 
 @contextlib.contextmanager
-def _local_services(args: argparse.Namespace, api_key: str) -> Iterator[LocalServices]:
+def local_services(args: argparse.Namespace, api_key: str) -> Iterator[LocalServices]:
     """The lemlist to talk to (the simulator unless --lemlist-url) and local webhook targets."""
     targets = LocalNotificationTargets().start()
     simulator = None
@@ -198,6 +218,12 @@ def _print_human(summary: ExportSummary, posts: list[str], log_path: Path, out: 
     lines.append(f"  logs         {log_path}")
     out.write("\n".join(lines) + "\n")
     out.flush()
+
+
+def serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .serve_command import serve
+
+    return serve(args, out, err)
 
 
 if __name__ == "__main__":

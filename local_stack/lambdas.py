@@ -116,12 +116,12 @@ class InProcessLambdas:
         with self._guard:
             if function.name not in self._handlers:
                 module_name, attribute = function.handler.rsplit(".", 1)
-                module = _load_module(function, module_name)
+                module = load_module(function, module_name)
                 self._handlers[function.name] = getattr(module, attribute)
             return self._handlers[function.name]
 
 
-def _load_module(function: LocalFunction, module_name: str) -> ModuleType:
+def load_module(function: LocalFunction, module_name: str) -> ModuleType:
     # Every function's module is called `app`: give each its own name in sys.modules.
     unique = f"local_lambda_{function.logical_id}_{module_name}"
     if unique in sys.modules:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -52,6 +53,17 @@ START_RATE_LIMIT_WAIT = 5.0
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
 
 app = APIGatewayHttpResolver(enable_validation=True)
+# docs/openapi.json is generated from the routes with these (`make openapi`).
+OPENAPI = {
+    "title": "lemlist-stats-export API",
+    "version": "1.0.0",
+    "description": (
+        "Start lemlist campaign-statistics exports that land in your S3 bucket, and follow "
+        "them. Every route takes `Authorization: Bearer <token>`."
+    ),
+    "security_schemes": {"bearerAuth": HTTPBearer(bearerFormat="token from Secrets Manager")},
+    "security": [{"bearerAuth": []}],
+}
 idempotency = IdempotencyConfig(
     event_key_jmespath="idempotencyKey",
     payload_validation_jmespath="[campaignId, callbackUrl]",
@@ -242,6 +254,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "headers": {"Content-Type": "application/json"},
             "body": f'{{"message": "The body is over {MAX_BODY_BYTES} bytes"}}',
         }
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     idempotency.register_lambda_context(context)
     return app.resolve(_as_json(event), context)
 

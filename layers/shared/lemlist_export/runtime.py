@@ -29,7 +29,11 @@ _AWS_CONFIG = Config(
 
 @cache
 def aws(service: str) -> Any:
-    return boto3.client(service, config=_AWS_CONFIG)  # type: ignore[call-overload]
+    config = _AWS_CONFIG
+    if service == "s3":
+        # Presigned URLs signed with SigV4, which every region accepts.
+        config = config.merge(Config(signature_version="s3v4"))
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
 def store() -> ExportStore:

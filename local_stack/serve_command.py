@@ -1,0 +1,82 @@
+"""`make serve ARGS="--port P --lemlist-url URL --api-key KEY"`: the API on 127.0.0.1.
+
+API_TOKEN and SLACK_SIGNING_SECRET come from the environment; unset, they are generated
+and printed (they guard only this machine's local server). Posts the stack makes to Slack
+or a webhook land in a local receiver and are printed as they arrive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import time
+from typing import TextIO
+
+from .cli import LOG_DIR, check_lemlist_arguments, local_services, poll_parameters, stdout_to
+from .lemlist_simulator import DEFAULT_CAMPAIGN_ID
+
+
+def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    api_key = check_lemlist_arguments(args)
+    token, token_origin = _from_env("API_TOKEN", 24)
+    slack_secret, slack_origin = _from_env("SLACK_SIGNING_SECRET", 16)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"serve-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with log_path.open("w") as log, stdout_to(log), local_services(args, api_key) as services:
+        from .serve import LocalApiServer, run_until_interrupted
+        from .stack import LocalStack, StackOptions
+
+        stack = LocalStack(
+            StackOptions(
+                lemlist_api_url=services.lemlist_url,
+                lemlist_api_key=services.api_key,
+                notifications=services.targets.notifications(),
+                parameters=poll_parameters(args.poll_seconds, simulated=services.simulated),
+                api_token=token,
+                slack_signing_secret=slack_secret,
+            )
+        ).start()
+        try:
+            server = LocalApiServer(stack, port=args.port).start()
+        except OSError as exc:
+            err.write(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}\n")
+            return 1
+        lemlist = "embedded simulator" if services.simulated else services.lemlist_url
+        receiver = services.targets.receiver
+        lines = [
+            f"lemlist-stats-export API on {server.url}  (Ctrl-C stops it)",
+            f"  lemlist               {lemlist}",
+            f"  API token             {token}   ({token_origin})",
+            f"  Slack signing secret  {slack_secret}   ({slack_origin})",
+            f"  Slack response_url    {receiver.url('/slack/response')}   (for local tries)",
+            f"  OpenAPI               {server.url}/openapi.json",
+            f"  logs                  {log_path}",
+            "",
+            "Try:",
+            f"  curl -sS -X POST {server.url}/exports -H 'Authorization: Bearer {token}' \\",
+            "       -H 'Content-Type: application/json'"
+            f' -d \'{{"campaignId": "{DEFAULT_CAMPAIGN_ID}"}}\'',
+            "",
+        ]
+        out.write("\n".join(lines) + "\n")
+        out.flush()
+        printed = 0
+
+        def show_new_posts() -> None:
+            nonlocal printed
+            described = services.targets.describe_posts()
+            for line in described[printed:]:
+                out.write(f"posted  {line}\n")
+            printed = len(described)
+            out.flush()
+
+        run_until_interrupted(server, show_new_posts)
+    return 0
+
+
+def _from_env(name: str, size: int) -> tuple[str, str]:
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value, f"from ${name}"
+    return secrets.token_urlsafe(size), f"generated; set ${name} to choose it"

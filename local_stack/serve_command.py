@@ -49,7 +49,8 @@ def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"  lemlist               {lemlist}",
             f"  API token             {token}   ({token_origin})",
             f"  Slack signing secret  {slack_secret}   ({slack_origin})",
-            f"  Slack response_url    {receiver.url('/slack/response')}   (for local tries)",
+            f"  Slack response_url    {receiver.url(services.targets.SLACK_RESPONSE_PATH)}"
+            "   (for local tries)",
             f"  OpenAPI               {server.url}/openapi.json",
             f"  logs                  {log_path}",
             "",

@@ -112,6 +112,8 @@ class LocalNotificationTargets:
 
     SLACK_PATH = "/slack/incoming-webhook"
     WEBHOOK_PATH = "/hooks/catch"
+    # Not in the secret: a stand-in for the response_url Slack sends with each command.
+    SLACK_RESPONSE_PATH = "/slack/response"
 
     def __init__(self) -> None:
         self.signing_secret = secrets.token_hex(16)
@@ -143,6 +145,8 @@ class LocalNotificationTargets:
                 continue
             if post.path == self.SLACK_PATH:
                 lines.append(f"Slack (local): {body.get('text', '')}")
+            elif post.path == self.SLACK_RESPONSE_PATH:
+                lines.append(f"Slack response_url (local): {body.get('text', '')}")
             else:
                 verdict = {True: "signature valid", False: "SIGNATURE INVALID", None: "unsigned"}
                 lines.append(

@@ -6,8 +6,12 @@ moto is pinned exactly for it). We replace it with a call to the real handler; a
 becomes Lambda's `{"errorType", "errorMessage"}` answer, whose errorType the state machine's
 Retry and Catch match, as in AWS.
 
-Each function runs one invocation at a time (its own lock), like one warm container: module
-state such as an event resolver is never shared between two concurrent invocations.
+One invocation runs at a time, across all functions: in AWS each invocation has a process
+to itself, and the handlers rely on it (Powertools' Logger and Metrics are module-level
+singletons, an event resolver holds the current event). Sharing one process, concurrent
+invocations would mix their log keys and flush each other's metrics. None of our handlers
+waits for another Lambda, so the lock cannot deadlock (Step Functions runs executions in
+their own threads).
 """
 
 from __future__ import annotations
@@ -75,13 +79,12 @@ class InProcessLambdas:
                 sys.path.insert(0, str(layer))
         self._functions: dict[str, LocalFunction] = {}
         self._handlers: dict[str, Any] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self._running = threading.Lock()
         self._guard = threading.Lock()
 
     def register(self, function: LocalFunction) -> None:
         with self._guard:
             self._functions[function.name] = function
-            self._locks.setdefault(function.name, threading.Lock())
 
     def function(self, name: str) -> LocalFunction:
         return self._functions[name]
@@ -90,7 +93,7 @@ class InProcessLambdas:
         function = self._functions[name]
         handler = self._handler(function)
         context = FakeContext(function.name, function.arn, function.memory_mb, function.timeout)
-        with self._locks[name]:
+        with self._running:
             try:
                 result = handler(event, context)
             except Exception as exc:

@@ -108,6 +108,26 @@ class LocalStack:
     def client(self, service: str) -> Any:
         return self.aws.client(service)
 
+    def stop_executions(self, grace_seconds: float = 2.0) -> None:
+        """Let running executions finish for a moment, then stop the rest (tests)."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + grace_seconds
+        while True:
+            running = sfn.list_executions(
+                stateMachineArn=self.stack.state_machine_arn, statusFilter="RUNNING"
+            )["executions"]
+            if not running:
+                return
+            if time.monotonic() > deadline:
+                for execution in running:
+                    sfn.stop_execution(executionArn=execution["executionArn"])
+                return
+            time.sleep(0.1)
+
+    def forget_warm_state(self) -> None:
+        """As if every Lambda container were new: secrets and clients are read again."""
+        _cold_start()
+
     def api_headers(self) -> dict[str, str]:
         """What a caller of the HTTP API sends: JSON, and the stack's bearer token."""
         return {

@@ -28,6 +28,7 @@ NO_WAITS = {
     "PollMaxIntervalSeconds": "0",
 }
 NO_RETRY_WAITS = {"DELIVERY_RETRY_SECONDS": "0"}
+SLACK_SIGNING_SECRET = "slack-signing-secret-for-tests-0123"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -58,8 +59,10 @@ StackFactory = Callable[..., LocalStack]
 @pytest.fixture
 def make_stack(
     simulator: LemlistSimulator, api_key: str, targets: LocalNotificationTargets
-) -> StackFactory:
-    """Deploy template.yaml on the embedded AWS against the simulator (fresh each call)."""
+) -> Iterator[StackFactory]:
+    """Deploy template.yaml on the embedded AWS against the simulator (fresh each call).
+    Executions a test leaves running are stopped, so they cannot reach the next test."""
+    stacks: list[LocalStack] = []
 
     def make(
         *,
@@ -67,6 +70,7 @@ def make_stack(
         notifications: bool = True,
         parameters: dict[str, str] | None = None,
         environment: dict[str, str] | None = None,
+        slack: bool = True,
     ) -> LocalStack:
         options = StackOptions(
             lemlist_api_url=simulator.base_url,
@@ -74,10 +78,14 @@ def make_stack(
             notifications=targets.notifications() if notifications else None,
             parameters={**NO_WAITS, **(parameters or {})},
             environment={**NO_RETRY_WAITS, **(environment or {})},
+            slack_signing_secret=SLACK_SIGNING_SECRET if slack else None,
         )
-        return LocalStack(options).start()
+        stacks.append(LocalStack(options).start())
+        return stacks[-1]
 
-    return make
+    yield make
+    for stack in stacks[-1:]:  # each start replaced the previous stack's resources
+        stack.stop_executions()
 
 
 @pytest.fixture

@@ -150,25 +150,37 @@ def _start(request: dict[str, Any]) -> dict[str, Any]:
     ).model_dump()
 
 
-@app.get("/exports/<exportId>", summary="Where an export stands")
+@app.get(
+    "/exports/<exportId>",
+    summary="Where an export stands",
+    responses={
+        200: {"description": "The export", "content": {"application/json": {"model": ExportView}}},
+        404: {"description": "No such export"},
+    },
+)
 def get_export(
     exportId: Annotated[str, Path(pattern=LEMLIST_ID)],
-) -> ExportView:
+) -> dict[str, Any]:
     record = runtime.store().get(exportId)
     tag_export(record.export_id, record.campaign_id)
-    view = public_view(record)
     download = presigned_download(runtime.aws("s3"), record, settings.download_url_expiry())
-    return ExportView(**view, **(download or {}))
+    return {**public_view(record), **(download or {})}
 
 
-@app.get("/exports", summary="A campaign's recent exports, newest first")
+@app.get(
+    "/exports",
+    summary="A campaign's recent exports, newest first",
+    responses={
+        200: {"description": "One page", "content": {"application/json": {"model": ExportList}}}
+    },
+)
 def list_exports(
     campaign_id: Annotated[str, Query(alias="campaignId", pattern=LEMLIST_ID)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
-) -> ExportList:
+) -> dict[str, Any]:
     records, token = runtime.store().list_by_campaign(campaign_id, limit=limit, after=next_token)
-    return ExportList(exports=[ExportView(**public_view(r)) for r in records], nextToken=token)
+    return {"exports": [public_view(r) for r in records], "nextToken": token}
 
 
 @app.exception_handler(RequestValidationError)
@@ -248,13 +260,13 @@ def _too_large(event: dict[str, Any]) -> bool:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     if _too_large(event):
         return {
             "statusCode": 413,
             "headers": {"Content-Type": "application/json"},
             "body": f'{{"message": "The body is over {MAX_BODY_BYTES} bytes"}}',
         }
-    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     idempotency.register_lambda_context(context)
     return app.resolve(_as_json(event), context)
 

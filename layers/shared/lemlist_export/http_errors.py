@@ -65,6 +65,7 @@ _FIELD_ADVICE = {
     "limit": "must be a whole number from 1 to 100",
     "exportId": "must be a lemlist export id: letters, digits and underscores",
 }
+_FIELD_NAMES = {name.lower(): name for name in _FIELD_ADVICE}
 _EXAMPLE = '{"campaignId": "cam_A1B2C3D4E5F6G7H8I9"}'
 
 
@@ -80,7 +81,7 @@ def validation_message(errors: Sequence[Any]) -> tuple[int, str]:
             status = 400
             parts.append(f"The body must be a JSON object like {_EXAMPLE}")
             continue
-        field = location[-1] if location else "request"
+        field = _FIELD_NAMES.get(location[-1].lower(), location[-1]) if location else "request"
         if kind == "missing":
             parts.append(f"{field} is required")
         elif kind == "extra_forbidden":

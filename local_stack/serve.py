@@ -12,15 +12,13 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from .deploy import Schedule
-from .embedded_aws import ACCOUNT_ID, REGION
 from .http_api import HttpResponse
 from .openapi import openapi_document
+from .scheduler import UnknownScheduleError, fire
 from .stack import LocalStack
 
 SCHEDULE_ROUTE = "/_local/schedules/"
@@ -68,14 +66,12 @@ class LocalApiServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def fire_schedule(self, name: str, when: datetime | None = None) -> HttpResponse:
+    def fire_schedule(self, name: str) -> HttpResponse:
         """Invoke a schedule's target with its input, as EventBridge Scheduler would."""
-        schedule = _find(self.stack.stack.schedules, name)
-        if schedule is None:
-            known = ", ".join(s.name for s in self.stack.stack.schedules) or "none"
-            return _json(404, {"message": f"No schedule {name} (known: {known})"})
-        event = json.loads(_scheduler_input(schedule, when or datetime.now(UTC)))
-        outcome = self.stack.lambdas.invoke(schedule.function_name, event)
+        try:
+            outcome = fire(self.stack, name)
+        except UnknownScheduleError as exc:
+            return _json(404, {"message": exc.args[0]})
         if outcome.error is not None:
             return _json(500, {"message": outcome.error["errorMessage"], **outcome.error})
         return _json(200, outcome.payload)
@@ -120,21 +116,6 @@ class LocalApiServer:
                         self.stack.watchdog.notice(execution["executionArn"])
             except Exception:  # noqa: S112 (a local dev loop: keep watching)
                 continue
-
-
-def _find(schedules: list[Schedule], name: str) -> Schedule | None:
-    for schedule in schedules:
-        if schedule.name == name or (len(schedules) == 1 and name in ("", "default")):
-            return schedule
-    return None
-
-
-def _scheduler_input(schedule: Schedule, when: datetime) -> str:
-    """The schedule's input with Scheduler's context placeholders filled in."""
-    arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/default/{schedule.name}"
-    return schedule.input.replace(
-        "<aws.scheduler.scheduled-time>", when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    ).replace("<aws.scheduler.schedule-arn>", arn)
 
 
 def _json(status: int, body: Any) -> HttpResponse:

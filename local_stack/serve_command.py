@@ -51,6 +51,9 @@ def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"  Slack signing secret  {slack_secret}   ({slack_origin})",
             f"  Slack response_url    {receiver.url(services.targets.SLACK_RESPONSE_PATH)}"
             "   (for local tries)",
+            f"  callbackUrl target    {receiver.url('/hooks/callback')}   (any path works)",
+            f"  webhook signing key   {services.targets.signing_secret}"
+            "   (the stack signs its webhook posts with it)",
             f"  OpenAPI               {server.url}/openapi.json",
             f"  logs                  {log_path}",
             "",

@@ -155,13 +155,13 @@ class LocalStack:
     ) -> ExportRecord:
         """Block until the export's execution has ended and any watchdog rule has run."""
         assert self.watchdog is not None
-        arn = self.execution_arn(export_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             record = self.record(export_id)
             if on_change is not None:
                 on_change(record)
-            if self.watchdog.notice(arn):
+            name = (record.execution_name if record else None) or export_id
+            if self.watchdog.notice(self.execution_arn(name)):
                 final = self.record(export_id)
                 assert final is not None, f"no record for {export_id}"
                 return final

@@ -149,8 +149,9 @@ class LocalNotificationTargets:
                 lines.append(f"Slack response_url (local): {body.get('text', '')}")
             else:
                 verdict = {True: "signature valid", False: "SIGNATURE INVALID", None: "unsigned"}
+                name = "webhook" if post.path == self.WEBHOOK_PATH else f"callback {post.path}"
                 lines.append(
-                    f"webhook (local): {body.get('event')} for {body.get('exportId')}, "
+                    f"{name} (local): {body.get('event')} for {body.get('exportId')}, "
                     f"{verdict[post.signature_valid]}"
                 )
         return lines

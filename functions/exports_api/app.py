@@ -52,6 +52,15 @@ from lemlist_export.starter import PollerStartError, start_export
 START_RATE_LIMIT_WAIT = 5.0
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
 
+
+def _errors(descriptions: dict[int, str]) -> dict[int, dict[str, Any]]:
+    """OpenAPI entries for error answers: every one is `{"message": "..."}`."""
+    return {
+        status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
+        for status, text in descriptions.items()
+    }
+
+
 app = APIGatewayHttpResolver(enable_validation=True)
 # docs/openapi.json is generated from the routes with these (`make openapi`).
 OPENAPI = {
@@ -85,13 +94,18 @@ app.use(middlewares=[require_token])
     summary="Start an export",
     responses={
         202: {"description": "Started", "content": {"application/json": {"model": ExportStarted}}},
-        400: {"description": "Bad body", "content": {"application/json": {"model": ErrorBody}}},
-        401: {"description": "No or bad token"},
-        404: {"description": "lemlist has no such campaign"},
-        409: {"description": "Same Idempotency-Key still in progress"},
-        422: {"description": "Body fails validation, or Idempotency-Key reused with another body"},
-        502: {"description": "lemlist rejected the stack's API key"},
-        503: {"description": "lemlist is rate limiting or down; retry later"},
+        **_errors(
+            {
+                400: "Not a JSON body, or a callbackUrl that is not allowed",
+                401: "No or bad token",
+                404: "lemlist has no such campaign",
+                409: "A request with the same Idempotency-Key is still running",
+                413: "Body over 16 KiB",
+                422: "Body fails validation, or Idempotency-Key reused with another body",
+                502: "lemlist rejected the stack's API key",
+                503: "lemlist is rate limiting or down: retry after Retry-After",
+            }
+        ),
     },
 )
 def create_export(
@@ -155,7 +169,7 @@ def _start(request: dict[str, Any]) -> dict[str, Any]:
     summary="Where an export stands",
     responses={
         200: {"description": "The export", "content": {"application/json": {"model": ExportView}}},
-        404: {"description": "No such export"},
+        **_errors({401: "No or bad token", 404: "No such export", 422: "Malformed export id"}),
     },
 )
 def get_export(
@@ -171,7 +185,8 @@ def get_export(
     "/exports",
     summary="A campaign's recent exports, newest first",
     responses={
-        200: {"description": "One page", "content": {"application/json": {"model": ExportList}}}
+        200: {"description": "One page", "content": {"application/json": {"model": ExportList}}},
+        **_errors({400: "nextToken is not one of ours", 401: "No or bad token", 422: "Bad query"}),
     },
 )
 def list_exports(

@@ -44,6 +44,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         campaigns, start_delays(len(campaigns), STARTS_PER_SECOND), strict=True
     ):
         name = execution_name(run, campaign_id)
+        if _exists(sfn, machine, name):
+            already.append(campaign_id)  # this firing was delivered before
+            continue
         try:
             with transient_aws_errors("Step Functions StartExecution"):
                 sfn.start_execution(
@@ -55,7 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise
-            already.append(campaign_id)  # this firing was delivered before
+            already.append(campaign_id)
     metrics.add_metric(name="ScheduledExports", unit=MetricUnit.Count, value=len(started))
     summary = {
         "scheduledTime": run.scheduled_time,
@@ -65,3 +68,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     }
     logger.info("Scheduled run", extra=summary)
     return summary
+
+
+def _exists(sfn: Any, machine: str, name: str) -> bool:
+    """Whether this execution was started already (a duplicate firing). A duplicate racing
+    this one still starts nothing twice: Step Functions refuses the name."""
+    arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    try:
+        with transient_aws_errors("Step Functions DescribeExecution"):
+            sfn.describe_execution(executionArn=arn)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise
+    return True

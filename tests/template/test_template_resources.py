@@ -98,7 +98,12 @@ LEMLIST_KEY = "secretsmanager:GetSecretValue"
         ),
         (
             "ScheduledExportsFunction",
-            {"dynamodb:UpdateItem", "states:StartExecution", LEMLIST_KEY},
+            {
+                "dynamodb:UpdateItem",
+                "states:StartExecution",
+                "states:DescribeExecution",
+                LEMLIST_KEY,
+            },
         ),
         (
             "BeginExportFunction",
@@ -203,3 +208,9 @@ def test_sam_validate_lint_passes() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_the_committed_openapi_document_matches_the_routes() -> None:
+    from local_stack.openapi import DOCUMENT, openapi_document
+
+    assert DOCUMENT.read_text() == openapi_document(), "run `make openapi` and commit the result"

@@ -23,7 +23,8 @@ class StartExportBody(BaseModel):
         max_length=2048,
         description=(
             "Optional https URL on an allowed host (e.g. a Zapier catch hook) that also gets "
-            "the final outcome, signed like the stack's webhook."
+            "the final outcome: the stack's webhook payload, signed when the stack has a "
+            "webhookSigningSecret (Slack's message format for hooks.slack.com)."
         ),
         examples=["https://hooks.zapier.com/hooks/catch/123456/abcdef/"],
     )

@@ -113,6 +113,7 @@ def _record(
         retention_days=retention_days,
         slack_response_url=asked.slack_response_url,
         requested_by=asked.requested_by,
+        execution_name=asked.request_id,
     )
 
 

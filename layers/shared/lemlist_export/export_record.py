@@ -94,6 +94,8 @@ class ExportRecord:
     slack_response_url: str | None = None
     # The Slack user or schedule that asked, for people reading the record.
     requested_by: str | None = None
+    # The state machine execution that runs it (the export id for HTTP API starts).
+    execution_name: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -115,7 +117,7 @@ class ExportRecord:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or value == {}:
+            if value is None or value == {} or value == "":
                 continue
             if f.name == "progress":
                 value = {k: v for k, v in asdict(value).items() if v is not None}

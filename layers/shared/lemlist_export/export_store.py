@@ -102,10 +102,12 @@ class ExportStore:
 
     def record_poll(self, export_id: str, status: ExportStatus, poll_count: int) -> bool:
         """Store what a status check saw; False if the record already moved past pending."""
+        # lemlist reports progress 0 of 0 once done: record only the step, not a false 0/0.
+        progress = Progress(status.progress, status.total, status.progress_type or status.status)
+        if not status.is_pending:
+            progress = Progress(step=status.progress_type or status.status)
         values: dict[str, Any] = {
-            "progress": asdict(
-                Progress(status.progress, status.total, status.progress_type or status.status)
-            ),
+            "progress": asdict(progress),
             "pollCount": poll_count,
             "lastPolledAt": self._now(),
         }

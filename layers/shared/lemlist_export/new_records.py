@@ -18,6 +18,7 @@ def new_record(
     callback_url: str | None = None,
     slack_response_url: str | None = None,
     requested_by: str | None = None,
+    execution_name: str | None = None,
 ) -> ExportRecord:
     """The first record of an export lemlist just started."""
     stamp = iso(now)
@@ -36,6 +37,7 @@ def new_record(
         callback_url=callback_url,
         slack_response_url=slack_response_url,
         requested_by=requested_by,
+        execution_name=execution_name or status.export_id,
     )
 
 
@@ -68,4 +70,5 @@ def refused_record(
         notifications={},
         slack_response_url=slack_response_url,
         requested_by=requested_by,
+        execution_name=request_id,
     )

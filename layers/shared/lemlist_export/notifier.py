@@ -18,6 +18,7 @@ from .clock import iso, parse_iso, utc_now
 from .export_record import ExportRecord, NotificationOutcome
 from .notification_targets import NotificationTargets
 from .redaction import register_secret
+from .url_policy import origin_of
 from .webhook_post import SIGNATURE_HEADER, PostResult, WebhookPoster, sign
 
 SLACK = "slack"
@@ -37,11 +38,15 @@ class Notifier:
     def announce(self, record: ExportRecord) -> list[NotificationOutcome]:
         """Tell every target (the stack's and this export's own) how the export ended."""
         announcement = Announcement.of(record, self.region)
-        outcomes = []
+        outcomes: dict[str, NotificationOutcome] = {}
         for target, send in self._plan(record, announcement).items():
-            previous = record.notifications.get(target)
-            if previous and previous.sent and previous.for_status == record.status:
+            if _already_told(record, target):
                 continue
+            if target == SLACK and (
+                _already_told(record, SLACK_RESPONSE) or _sent(outcomes.get(SLACK_RESPONSE))
+            ):
+                # Slack asked: the answer went to that channel; the webhook is the fallback.
+                send = "told in the channel of the Slack command that asked"
             if isinstance(send, str):
                 outcome = NotificationOutcome(target, "skipped", send, record.status)
             else:
@@ -49,8 +54,8 @@ class Notifier:
                 outcome = NotificationOutcome(
                     target, "sent" if result.ok else "failed", result.detail, record.status
                 )
-            outcomes.append(_stamped(outcome))
-        return outcomes
+            outcomes[target] = _stamped(outcome)
+        return list(outcomes.values())
 
     def reply_in_slack(self, record: ExportRecord, message: dict[str, Any]) -> PostResult | None:
         """Post a progress message to the Slack command that asked for this export."""
@@ -64,17 +69,8 @@ class Notifier:
     ) -> dict[str, Callable[[], PostResult] | str]:
         """Each target: how to tell it, or why it is skipped."""
         targets = self.targets
-        plan: dict[str, Callable[[], PostResult] | str] = {
-            SLACK: self._slack(announcement, targets.slack_webhook_url)
-            if targets.slack_webhook_url
-            else "not configured",
-            WEBHOOK: self._signed(announcement, targets.webhook_url)
-            if targets.webhook_url
-            else "not configured",
-        }
-        if record.callback_url:
-            register_secret(record.callback_url)
-            plan[CALLBACK] = self._signed(announcement, record.callback_url)
+        plan: dict[str, Callable[[], PostResult] | str] = {}
+        # The Slack command's own channel first: the stack's Slack webhook is its fallback.
         if record.slack_response_url:
             register_secret(record.slack_response_url)
             asked = parse_iso(record.created_at)
@@ -83,9 +79,24 @@ class Notifier:
                     announcement, record.slack_response_url, response_type="in_channel"
                 )
             else:
-                plan[SLACK_RESPONSE] = "Slack's response_url expires after 30 minutes" + (
-                    "; the channel webhook was told" if targets.slack_webhook_url else ""
-                )
+                plan[SLACK_RESPONSE] = "Slack's response_url expires after 30 minutes"
+        plan[SLACK] = (
+            self._slack(announcement, targets.slack_webhook_url)
+            if targets.slack_webhook_url
+            else "not configured"
+        )
+        plan[WEBHOOK] = (
+            self._signed(announcement, targets.webhook_url)
+            if targets.webhook_url
+            else "not configured"
+        )
+        if record.callback_url:
+            register_secret(record.callback_url)
+            # A Slack incoming webhook wants Slack's format; anything else the JSON payload.
+            if origin_of(record.callback_url).host == "hooks.slack.com":
+                plan[CALLBACK] = self._slack(announcement, record.callback_url)
+            else:
+                plan[CALLBACK] = self._signed(announcement, record.callback_url)
         return plan
 
     def _slack(
@@ -104,6 +115,15 @@ class Notifier:
         if self.targets.webhook_signing_secret:
             headers[SIGNATURE_HEADER] = sign(body, self.targets.webhook_signing_secret)
         return lambda: self.poster.post(url, body, headers)
+
+
+def _already_told(record: ExportRecord, target: str) -> bool:
+    previous = record.notifications.get(target)
+    return bool(previous and previous.sent and previous.for_status == record.status)
+
+
+def _sent(outcome: NotificationOutcome | None) -> bool:
+    return outcome is not None and outcome.sent
 
 
 def _stamped(outcome: NotificationOutcome) -> NotificationOutcome:

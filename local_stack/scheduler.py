@@ -1,0 +1,44 @@
+"""EventBridge Scheduler's part, played locally: fire a template schedule now.
+
+The schedule's target gets the template's Input with Scheduler's context placeholders
+(`<aws.scheduler.scheduled-time>`, `<aws.scheduler.schedule-arn>`) filled in, as in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from .deploy import Schedule
+from .embedded_aws import ACCOUNT_ID, REGION
+from .lambdas import Invocation
+from .stack import LocalStack
+
+
+class UnknownScheduleError(KeyError):
+    """No schedule of that name in the template."""
+
+
+def find_schedule(stack: LocalStack, name: str | None = None) -> Schedule:
+    schedules = stack.stack.schedules
+    for schedule in schedules:
+        if schedule.name == name:
+            return schedule
+    if name in (None, "", "default") and len(schedules) == 1:
+        return schedules[0]
+    known = ", ".join(s.name for s in schedules) or "none"
+    raise UnknownScheduleError(f"No schedule {name} (known: {known})")
+
+
+def scheduler_input(schedule: Schedule, when: datetime) -> str:
+    arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/default/{schedule.name}"
+    return schedule.input.replace(
+        "<aws.scheduler.scheduled-time>", when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ).replace("<aws.scheduler.schedule-arn>", arn)
+
+
+def fire(stack: LocalStack, name: str | None = None, when: datetime | None = None) -> Invocation:
+    """Invoke the schedule's target once, for the firing at `when` (default: now)."""
+    schedule = find_schedule(stack, name)
+    event = json.loads(scheduler_input(schedule, when or datetime.now(UTC)))
+    return stack.lambdas.invoke(schedule.function_name, event)

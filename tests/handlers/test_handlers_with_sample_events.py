@@ -7,10 +7,13 @@ events are swapped for ones that exist here.
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from typing import Any
 
 import pytest
+from slack_sdk.signature import SignatureVerifier
 
 from lemlist_export.clock import iso, utc_now
 from lemlist_export.lemlist_client import ClientSettings, LemlistClient
@@ -21,7 +24,7 @@ from local_stack.lambdas import Invocation
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, ExportPlan, LemlistSimulator
 from local_stack.stack import LocalStack
 from local_stack.webhook_receiver import LocalNotificationTargets
-from tests.conftest import load_event
+from tests.conftest import SLACK_SIGNING_SECRET, load_event
 
 
 def invoke(stack: LocalStack, logical_id: str, event: dict[str, Any]) -> Invocation:
@@ -268,3 +271,80 @@ def test_finish_handler_never_calls_an_undelivered_export_delivered(
     record = stack.record(export_id)
     assert record is not None and record.status == "failed"
     assert record.failure_type == "IncompleteExport"
+
+
+def test_get_export_handler_shows_the_record_and_a_download_url(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    export_id, _ = deliver(stack, simulator, api_key)
+
+    outcome = invoke(
+        stack, "ExportsApiFunction", with_ids(load_event("get_export.json"), export_id)
+    )
+
+    assert outcome.payload["statusCode"] == 200
+    view = json.loads(outcome.payload["body"])
+    assert view["exportId"] == export_id and view["status"] == "delivered"
+    assert view["downloadUrl"].startswith("http") and view["downloadUrlExpiresIn"] == 900
+
+
+def test_list_exports_handler_pages_a_campaigns_exports(
+    stack: LocalStack, simulator: LemlistSimulator, api_key: str
+) -> None:
+    export_id, _ = deliver(stack, simulator, api_key)
+
+    outcome = invoke(stack, "ExportsApiFunction", load_event("list_exports.json"))
+
+    body = json.loads(outcome.payload["body"])
+    assert outcome.payload["statusCode"] == 200
+    assert [e["exportId"] for e in body["exports"]] == [export_id]
+    assert body["nextToken"] is None
+
+
+def test_slack_handler_acknowledges_a_signed_command(
+    stack: LocalStack, simulator: LemlistSimulator
+) -> None:
+    event = load_event("slack_command.json")
+    body = base64.b64decode(event["body"])
+    stamp = str(int(time.time()))
+    event["headers"]["x-slack-request-timestamp"] = stamp
+    event["headers"]["x-slack-signature"] = SignatureVerifier(
+        SLACK_SIGNING_SECRET
+    ).generate_signature(timestamp=stamp, body=body)
+
+    outcome = invoke(stack, "SlackCommandFunction", event)
+
+    assert outcome.payload["statusCode"] == 200
+    assert "Starting an export" in outcome.payload["body"]
+    name = "slack_13345224609_738474920_8088930838d88f008e0"
+    execution = stack.client("stepfunctions").describe_execution(
+        executionArn=stack.execution_arn(name)
+    )
+    assert json.loads(execution["input"])["campaignId"] == DEFAULT_CAMPAIGN_ID
+    assert "hooks.slack.com" not in execution["input"]
+
+
+def test_scheduled_handler_starts_one_execution_per_campaign(stack: LocalStack) -> None:
+    outcome = invoke(stack, "ScheduledExportsFunction", load_event("scheduled_run.json"))
+
+    assert outcome.error is None
+    assert outcome.payload["started"] == [DEFAULT_CAMPAIGN_ID]
+    assert outcome.payload["scheduledTime"] == "2026-11-30T06:00:00Z"
+
+
+def test_begin_handler_starts_the_export_and_answers_the_polling_state(
+    stack: LocalStack, simulator: LemlistSimulator
+) -> None:
+    outcome = invoke(stack, "BeginExportFunction", load_event("begin_export.json"))
+
+    assert outcome.error is None
+    state = outcome.payload
+    assert state["start"]["status"] == "started"
+    assert state["exportId"] in simulator.exports
+    assert state["check"]["nextCheckInSeconds"] == 5  # the sample's waits
+    record = stack.record(state["exportId"])
+    assert record is not None and record.source == "schedule"
+    assert record.execution_name == "sched_3f1c2a9b7d4e_20261130T0600_cam_DemoCampaign01"
+    # A retried task continues the same export instead of starting another.
+    again = invoke(stack, "BeginExportFunction", load_event("begin_export.json"))
+    assert again.payload["exportId"] == state["exportId"] and len(simulator.exports) == 1

@@ -316,7 +316,7 @@ def _functions(
             elif event["Type"] == "ScheduleV2":
                 schedules.append(
                     Schedule(
-                        f"{resource.logical_id}{event_name}",
+                        event_props.get("Name") or f"{resource.logical_id}{event_name}",
                         name,
                         event_props["ScheduleExpression"],
                         event_props.get("Input", "{}"),

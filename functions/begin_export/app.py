@@ -14,6 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lemlist_export import runtime, settings
 from lemlist_export.begin import BeginRequest, begin_export
 from lemlist_export.clock import utc_now
+from lemlist_export.export_record import ExportRecord
+from lemlist_export.notifier import reply_in_slack
 from lemlist_export.observability import logger, metrics, tag_export, tracer
 from lemlist_export.slack_messages import started_message
 
@@ -41,7 +43,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if begun.newly_started:
         metrics.add_metric(name="ExportsStarted", unit=MetricUnit.Count, value=1)
         logger.info("Export started", extra={"request_id": request.request_id})
-        posted = runtime.notifier().reply_in_slack(record, started_message(record))
-        if posted is not None and not posted.ok:
-            logger.warning("Slack progress not posted", extra={"detail": posted.detail})
+        _tell_slack(record)
     return begun.state
+
+
+def _tell_slack(record: ExportRecord) -> None:
+    """Progress for the Slack command that asked, if one did: never worth failing the start."""
+    try:
+        posted = reply_in_slack(runtime.poster(), record, started_message(record))
+    except Exception:
+        logger.exception("Slack progress not posted")
+        return
+    if posted is not None and not posted.ok:
+        logger.warning("Slack progress not posted", extra={"detail": posted.detail})

@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export import runtime, secrets, settings
+from lemlist_export.api_auth import UnauthorizedError
 from lemlist_export.api_models import (
     LEMLIST_ID,
     ErrorBody,
@@ -45,8 +46,8 @@ from lemlist_export.errors import ExportError
 from lemlist_export.export_views import presigned_download, public_view
 from lemlist_export.http_errors import http_error, validation_message
 from lemlist_export.observability import logger, metrics, tag_export, tracer
-from lemlist_export.start_request import MAX_BODY_BYTES
-from lemlist_export.starter import PollerStartError, start_export
+from lemlist_export.start_request import read_json_body
+from lemlist_export.starter import PollerStartError, UnrecordedExportError, start_export
 
 # Zapier gives up after 30 s: wait out at most a few seconds of lemlist rate limiting.
 START_RATE_LIMIT_WAIT = 5.0
@@ -81,14 +82,6 @@ idempotency = IdempotencyConfig(
 persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("COORDINATION_TABLE", ""))
 
 
-def require_token(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    secrets.api_tokens().check(resolver.current_event.headers.get("authorization"))
-    return next_middleware(resolver)
-
-
-app.use(middlewares=[require_token])
-
-
 @app.post(
     "/exports",
     summary="Start an export",
@@ -121,23 +114,51 @@ def create_export(
 ) -> Response[ExportStarted]:
     request = body.model_dump()
     if body.callbackUrl is not None:
-        CallbackPolicy.from_setting(settings.optional("CALLBACK_HOSTS")).accept(body.callbackUrl)
+        CallbackPolicy.from_setting(os.environ.get("CALLBACK_HOSTS")).accept(body.callbackUrl)
     if idempotency_key is None:
-        started = _start(request)
+        outcome = _start(request)
     else:
-        started = _start_once(request={**request, "idempotencyKey": idempotency_key})
-    return Response(status_code=202, content_type="application/json", body=started)
+        outcome = _start_once(request={**request, "idempotencyKey": idempotency_key})
+    if outcome["status"] != 202:
+        raise StartOutcome(outcome["status"], outcome["body"])
+    return Response(status_code=202, content_type="application/json", body=outcome["body"])
+
+
+class StartOutcome(Exception):
+    """A start that ended badly after lemlist had started the export: replays get it too."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("message", ""))
+        self.status = status
+        self.body = body
 
 
 @idempotent_function(
     data_keyword_argument="request", persistence_store=persistence, config=idempotency
 )
 def _start_once(request: dict[str, Any]) -> dict[str, Any]:
+    """`_start`, remembered 24 h under the Idempotency-Key. It raises only while nothing was
+    started (lemlist refused, bad input): a replay may then try again. Once lemlist has
+    started the export, every outcome is returned, so a replay never starts a second one."""
     return _start(request)
 
 
 def _start(request: dict[str, Any]) -> dict[str, Any]:
+    """`{"status": 202 | 503, "body": ...}` once lemlist started the export."""
     tag_export(None, request["campaignId"])
+    try:
+        return {"status": 202, "body": _started(request)}
+    except PollerStartError as exc:
+        logger.error("Export started in lemlist but not polled", extra={"reason": str(exc)})
+        # Recorded as failed; announce it like any other failed export.
+        runtime.finish(exc.record.export_id)
+        return {"status": 503, "body": {"message": str(exc), "exportId": exc.record.export_id}}
+    except UnrecordedExportError as exc:
+        logger.error("Export started in lemlist but not recorded", extra={"reason": str(exc)})
+        return {"status": 503, "body": {"message": str(exc), "exportId": exc.export_id}}
+
+
+def _started(request: dict[str, Any]) -> dict[str, Any]:
     started = start_export(
         request["campaignId"],
         source="api",
@@ -215,20 +236,15 @@ def key_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
     return _error(409, "A request with this Idempotency-Key is still running; retry shortly")
 
 
-@app.exception_handler(PollerStartError)
-def poller_not_started(exc: PollerStartError) -> Response:
-    logger.error("Export started in lemlist but not polled", extra={"reason": str(exc)})
-    # Recorded as failed; announce it like any other failed export.
-    runtime.finish(exc.record.export_id)
-    return _error(503, str(exc), {"exportId": exc.record.export_id})
+@app.exception_handler(StartOutcome)
+def start_outcome(exc: StartOutcome) -> Response:
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    return Response(status_code=exc.status, content_type="application/json", body=exc.body)
 
 
 @app.exception_handler(ExportError)
 def export_error(exc: ExportError) -> Response:
     error = http_error(exc)
-    if error.status == 401:
-        metrics.add_metric(name="Unauthorized", unit=MetricUnit.Count, value=1)
-        return _error(401, error.message, headers={"WWW-Authenticate": "Bearer"})
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     log = logger.warning if error.status < 500 else logger.error
     log("Request refused", extra={"status": error.status, "reason": error.message})
@@ -263,12 +279,6 @@ def _status_url(export_id: str) -> str:
     return f"{scheme}://{host}/exports/{export_id}"
 
 
-def _too_large(event: dict[str, Any]) -> bool:
-    body = event.get("body") or ""
-    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
-    return size > MAX_BODY_BYTES
-
-
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
@@ -276,14 +286,42 @@ def _too_large(event: dict[str, Any]) -> bool:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
-    if _too_large(event):
-        return {
-            "statusCode": 413,
-            "headers": {"Content-Type": "application/json"},
-            "body": f'{{"message": "The body is over {MAX_BODY_BYTES} bytes"}}',
-        }
+    refused = _refuse_before_reading(event)
+    if refused is not None:
+        return refused
     idempotency.register_lambda_context(context)
     return app.resolve(_as_json(event), context)
+
+
+def _refuse_before_reading(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer to a request no route should see: no valid token first (before anything
+    about the request is revealed), then a body too large or not JSON at all."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    try:
+        secrets.api_tokens().check(headers.get("authorization"))
+    except UnauthorizedError as exc:
+        metrics.add_metric(name="Unauthorized", unit=MetricUnit.Count, value=1)
+        return _plain(401, str(exc), {"WWW-Authenticate": "Bearer"})
+    except ExportError as exc:
+        error = http_error(exc)
+        logger.error("Cannot check the API token", extra={"reason": error.message})
+        return _plain(error.status, error.message, error.headers)
+    body = event.get("body")
+    if not body:
+        return None
+    problem = read_json_body(body, base64_encoded=bool(event.get("isBase64Encoded")))
+    if problem is not None:
+        metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+        return _plain(problem.status, problem.message)
+    return None
+
+
+def _plain(status: int, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps({"message": message}),
+    }
 
 
 def _as_json(event: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lemlist_export import runtime, secrets, settings
 from lemlist_export.clock import utc_now
@@ -48,8 +48,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     signing_secret = secrets.slack_signing_secret()
     if not signing_secret:
         return _json(404, {"message": "This stack has no Slack command configured"})
-    body = _raw_body(event)
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    try:
+        body = _raw_body(event)
+    except ValueError:
+        return _json(400, {"message": "The body is not valid base64"})
     try:
         verify_slack_request(
             signing_secret,
@@ -73,7 +76,7 @@ def _answer(command: SlackCommand) -> dict[str, Any]:
         return help_message(command.command or "/lemlist-export")
     if isinstance(intent, ShowStatus):
         tag_export(intent.export_id)
-        return status_message(runtime.store().find(intent.export_id), intent.export_id)
+        return status_message(runtime.store(quick=True).find(intent.export_id), intent.export_id)
     if isinstance(intent, StartExport):
         return _start(command, intent.campaign_id)
     return unknown_message(intent.reason, command.command or "/lemlist-export")
@@ -83,7 +86,7 @@ def _start(command: SlackCommand, campaign_id: str) -> dict[str, Any]:
     tag_export(None, campaign_id)
     name = execution_name_for(command)
     now = utc_now()
-    runtime.requests().save(
+    runtime.requests(quick=True).save(
         new_request(
             name,
             campaign_id,
@@ -95,13 +98,14 @@ def _start(command: SlackCommand, campaign_id: str) -> dict[str, Any]:
         now,
     )
     try:
-        runtime.aws("stepfunctions").start_execution(
+        runtime.aws("stepfunctions", quick=True).start_execution(
             stateMachineArn=settings.required("STATE_MACHINE_ARN"),
             name=name,
             input=json.dumps(begin_input(campaign_id, "slack", settings.wait_policy())),
         )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+    except (ClientError, BotoCoreError) as exc:
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else ""
+        if code != "ExecutionAlreadyExists":
             logger.exception("Could not start the export's execution")
             return unknown_message(
                 "The export could not be started (AWS Step Functions refused it); try again.",
@@ -117,7 +121,7 @@ def _raw_body(event: dict[str, Any]) -> bytes:
     """The body exactly as Slack sent it (the signature covers these bytes)."""
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        return base64.b64decode(body)
+        return base64.b64decode(body, validate=True)  # binascii.Error is a ValueError
     return body.encode("utf-8")
 
 

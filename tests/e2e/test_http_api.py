@@ -308,3 +308,93 @@ def test_an_unknown_route_is_a_json_404(stack: LocalStack) -> None:
 
     assert response.status == 404
     assert response.json()["message"]
+
+
+# -- what the review found ----------------------------------------------------------------
+
+
+def test_without_a_token_nothing_about_the_body_is_revealed(stack: LocalStack) -> None:
+    assert stack.http_api is not None
+    response = stack.http_api.request(
+        "POST", "/exports", headers={"content-type": "application/json"}, body='{"nope": 1}'
+    )
+
+    assert response.status == 401
+    assert "campaignId" not in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "base64_encoded", "status", "words"),
+    [
+        (b"\xff\xfe\x00not utf-8", True, 400, "UTF-8"),
+        (b"[" * 5000 + b"]" * 5000, False, 400, "JSON object"),
+        (b"%%%not base64%%%", False, 400, "JSON object"),
+        (json.dumps({"campaignId": DEFAULT_CAMPAIGN_ID, "callbackUrl": "https://[::1"}).encode(),
+         False, 400, "https URL"),
+    ],
+    ids=["not utf-8", "deep nesting", "garbage", "broken url"],
+)  # fmt: skip
+def test_strange_bodies_are_4xx_never_5xx(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    body: bytes,
+    base64_encoded: bool,
+    status: int,
+    words: str,
+) -> None:
+    from local_stack.http_api import http_api_event
+
+    event = http_api_event(
+        "POST",
+        "/exports",
+        route_key="POST /exports",
+        headers={**stack.api_headers(), "content-type": "application/octet-stream"},
+        body=body,
+    )
+    if not base64_encoded:
+        event.update(body=body.decode("latin-1"), isBase64Encoded=False)
+
+    outcome = stack.lambdas.invoke(stack.stack.functions["ExportsApiFunction"].name, event)
+
+    assert outcome.payload["statusCode"] == status, outcome.payload
+    assert words in json.loads(outcome.payload["body"])["message"]
+    assert starts_seen(simulator) == 0
+
+
+def test_a_forged_next_token_with_empty_keys_is_a_400(stack: LocalStack) -> None:
+    import base64
+
+    forged = base64.urlsafe_b64encode(
+        json.dumps({"exportId": "", "campaignId": "cam_x", "createdAt": ""}).encode()
+    ).decode()
+
+    response = call(stack, "GET", "/exports", query=f"campaignId=cam_x&nextToken={forged}")
+
+    assert response.status == 400
+
+
+def test_a_replay_after_the_poller_failed_returns_the_same_answer_and_starts_nothing(
+    make_stack: StackFactory, simulator: LemlistSimulator
+) -> None:
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:not-deployed"
+    stack = make_stack(environment={"STATE_MACHINE_ARN": missing})
+    key = {"idempotency-key": "zap-run-poller-down"}
+
+    first = start(stack, headers=key)
+    replay = start(stack, headers=key)
+
+    assert (first.status, replay.status) == (503, 503)
+    assert first.json() == replay.json()
+    assert starts_seen(simulator) == 1
+    record = stack.record(first.json()["exportId"])
+    assert record is not None and record.status == "failed"
+    assert record.failure_type == "PollerStartError"
+
+
+def test_an_empty_callback_hosts_setting_allows_no_callback(make_stack: StackFactory) -> None:
+    stack = make_stack(parameters={"CallbackHosts": ""})
+
+    response = start(stack, callbackUrl="https://hooks.zapier.com/hooks/catch/1/a/")
+
+    assert response.status == 400
+    assert "accepts no callbackUrl" in response.json()["message"]

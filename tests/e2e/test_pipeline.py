@@ -455,7 +455,10 @@ def test_a_broken_notifications_secret_still_records_the_outcome(
 
     assert record.status == "failed"
     assert record.failure_type == "LemlistExportError"
-    (outcome,) = record.notifications.values()
-    assert outcome.outcome == "failed"
-    assert "without webhookSigningSecret" in outcome.detail
-    assert "hooks.example.com" not in outcome.detail
+    assert {name: n.outcome for name, n in record.notifications.items()} == {
+        "slack": "failed",
+        "webhook": "failed",
+    }
+    detail = record.notifications["webhook"].detail
+    assert "without webhookSigningSecret" in detail
+    assert "hooks.example.com" not in detail

@@ -242,3 +242,35 @@ def test_a_stack_without_slack_says_so(make_stack: StackFactory) -> None:
 
     assert answer.status == 404
     assert "no Slack command" in answer.json()["message"]
+
+
+def test_a_slack_export_survives_a_broken_notifications_secret(
+    make_stack: StackFactory, simulator: LemlistSimulator, targets: LocalNotificationTargets
+) -> None:
+    broken = "lemlist-stats-export/broken-notifications"
+    stack = make_stack(notifications=False, environment={"NOTIFICATIONS_SECRET": broken})
+    stack.client("secretsmanager").create_secret(Name=broken, SecretString="{not json")
+
+    slack_post(stack, form(DEFAULT_CAMPAIGN_ID, response_url(targets), trigger_id="1.2.broken"))
+    started = wait_for_replies(targets, 1)
+
+    (export_id,) = simulator.exports
+    record = stack.wait_for_end(export_id, timeout=30)
+    assert record.status == "delivered"
+    assert export_id in str(started[0])
+    # The channel that asked is still told; the stack's own targets say why they were not.
+    assert record.notifications["slackResponse"].outcome == "sent"
+    assert record.notifications["slack"].outcome == "skipped"  # the asking channel was told
+    assert record.notifications["webhook"].outcome == "failed"
+    assert "notifications secret" in record.notifications["webhook"].detail
+
+
+def test_a_body_that_is_not_base64_is_a_400(stack: LocalStack) -> None:
+    from local_stack.http_api import http_api_event
+
+    event = http_api_event("POST", "/slack/commands", route_key="POST /slack/commands", body=b"x")
+    event.update(body="%%% not base64", isBase64Encoded=True)
+
+    outcome = stack.lambdas.invoke(stack.stack.functions["SlackCommandFunction"].name, event)
+
+    assert outcome.payload["statusCode"] == 400

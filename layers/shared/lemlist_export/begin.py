@@ -9,11 +9,12 @@ so a retried task never starts a second export.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .errors import LemlistTransientError, RateLimitedError
+from .errors import AwsTransientError, LemlistTransientError, RateLimitedError
 from .export_record import ExportRecord
 from .export_store import ExportStore
 from .lemlist_client import LemlistClient
@@ -97,10 +98,23 @@ def begin_export(
             ) from None
         wait = request.waits.backoff(failures)
         return Begun(request.state(_retry(attempt, failures, wait, exc)))
-    requests.attach_export(request.request_id, status.export_id)
+    _remember(requests, request.request_id, status.export_id)
     record = _record(asked, status, retention_days, now)
     store.create(record)
     return Begun(_started(record, request.waits, attempt), record, newly_started=True)
+
+
+def _remember(requests: RequestStore, request_id: str, export_id: str) -> None:
+    """Write the export id down now, retrying here: until it is, a crash or a retried task
+    would start a second export in lemlist."""
+    for attempt in range(1, 4):
+        try:
+            requests.attach_export(request_id, export_id)
+            return
+        except AwsTransientError:
+            if attempt == 3:
+                raise
+            time.sleep(0.5 * attempt)
 
 
 def _record(
@@ -114,6 +128,7 @@ def _record(
         slack_response_url=asked.slack_response_url,
         requested_by=asked.requested_by,
         execution_name=asked.request_id,
+        requested_at=asked.requested_at,
     )
 
 

@@ -23,6 +23,7 @@ class CallbackPolicy:
 
     @classmethod
     def from_setting(cls, value: str | None) -> CallbackPolicy:
+        """From the CALLBACK_HOSTS setting: unset means the defaults, empty means none."""
         if value is None:
             return cls()
         hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
@@ -38,8 +39,10 @@ class CallbackPolicy:
             raise InvalidRequestError("callbackUrl must be an https URL") from None
         if urlsplit(url).username or urlsplit(url).password:
             raise InvalidRequestError("callbackUrl must not carry a user name or password")
+        if not self.allowed_hosts:
+            raise InvalidRequestError("This stack accepts no callbackUrl (CallbackHosts is empty)")
         if not any(origin.host == h or origin.host.endswith("." + h) for h in self.allowed_hosts):
-            allowed = ", ".join(self.allowed_hosts) or "none"
+            allowed = ", ".join(self.allowed_hosts)
             raise InvalidRequestError(
                 f"callbackUrl's host {origin.host} is not allowed (allowed: {allowed})"
             )

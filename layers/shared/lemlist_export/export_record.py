@@ -96,6 +96,8 @@ class ExportRecord:
     requested_by: str | None = None
     # The state machine execution that runs it (the export id for HTTP API starts).
     execution_name: str | None = None
+    # When a Slack command or schedule asked (its Slack response_url lives 30 min from then).
+    requested_at: str | None = None
 
     @property
     def is_final(self) -> bool:

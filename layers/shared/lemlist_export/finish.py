@@ -81,6 +81,7 @@ def finish_refused_start(
             retention_days=retention_days,
             slack_response_url=asked.slack_response_url if asked else None,
             requested_by=asked.requested_by if asked else None,
+            requested_at=asked.requested_at if asked else None,
         )
         with suppress(InvalidTransitionError):  # a duplicate finish got there first
             store.create(record)

@@ -19,6 +19,7 @@ def new_record(
     slack_response_url: str | None = None,
     requested_by: str | None = None,
     execution_name: str | None = None,
+    requested_at: str | None = None,
 ) -> ExportRecord:
     """The first record of an export lemlist just started."""
     stamp = iso(now)
@@ -38,6 +39,7 @@ def new_record(
         slack_response_url=slack_response_url,
         requested_by=requested_by,
         execution_name=execution_name or status.export_id,
+        requested_at=requested_at,
     )
 
 
@@ -52,6 +54,7 @@ def refused_record(
     retention_days: int,
     slack_response_url: str | None = None,
     requested_by: str | None = None,
+    requested_at: str | None = None,
 ) -> ExportRecord:
     """The record of an export lemlist never started (a Slack or scheduled request it
     refused), keyed by the request id so that the refusal is on file like any export."""
@@ -71,4 +74,5 @@ def refused_record(
         slack_response_url=slack_response_url,
         requested_by=requested_by,
         execution_name=request_id,
+        requested_at=requested_at,
     )

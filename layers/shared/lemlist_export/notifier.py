@@ -34,6 +34,9 @@ class Notifier:
     targets: NotificationTargets
     poster: WebhookPoster
     region: str | None = None
+    # Why the stack's own targets could not be read (a broken notifications secret): they
+    # are reported as failed, while the export's own targets are still told.
+    targets_problem: str | None = None
 
     def announce(self, record: ExportRecord) -> list[NotificationOutcome]:
         """Tell every target (the stack's and this export's own) how the export ended."""
@@ -57,13 +60,6 @@ class Notifier:
             outcomes[target] = _stamped(outcome)
         return list(outcomes.values())
 
-    def reply_in_slack(self, record: ExportRecord, message: dict[str, Any]) -> PostResult | None:
-        """Post a progress message to the Slack command that asked for this export."""
-        if not record.slack_response_url:
-            return None
-        register_secret(record.slack_response_url)
-        return self.poster.post(record.slack_response_url, json.dumps(message).encode())
-
     def _plan(
         self, record: ExportRecord, announcement: Announcement
     ) -> dict[str, Callable[[], PostResult] | str]:
@@ -73,23 +69,27 @@ class Notifier:
         # The Slack command's own channel first: the stack's Slack webhook is its fallback.
         if record.slack_response_url:
             register_secret(record.slack_response_url)
-            asked = parse_iso(record.created_at)
+            asked = parse_iso(record.requested_at or record.created_at)
             if utc_now() - asked < RESPONSE_URL_LIFETIME:
                 plan[SLACK_RESPONSE] = self._slack(
                     announcement, record.slack_response_url, response_type="in_channel"
                 )
             else:
                 plan[SLACK_RESPONSE] = "Slack's response_url expires after 30 minutes"
-        plan[SLACK] = (
-            self._slack(announcement, targets.slack_webhook_url)
-            if targets.slack_webhook_url
-            else "not configured"
-        )
-        plan[WEBHOOK] = (
-            self._signed(announcement, targets.webhook_url)
-            if targets.webhook_url
-            else "not configured"
-        )
+        if self.targets_problem:
+            unread = PostResult(False, f"not sent: {self.targets_problem}")
+            plan[SLACK] = plan[WEBHOOK] = lambda: unread
+        else:
+            plan[SLACK] = (
+                self._slack(announcement, targets.slack_webhook_url)
+                if targets.slack_webhook_url
+                else "not configured"
+            )
+            plan[WEBHOOK] = (
+                self._signed(announcement, targets.webhook_url)
+                if targets.webhook_url
+                else "not configured"
+            )
         if record.callback_url:
             register_secret(record.callback_url)
             # A Slack incoming webhook wants Slack's format; anything else the JSON payload.
@@ -130,3 +130,14 @@ def _stamped(outcome: NotificationOutcome) -> NotificationOutcome:
     return NotificationOutcome(
         outcome.target, outcome.outcome, outcome.detail, outcome.for_status, iso(utc_now())
     )
+
+
+def reply_in_slack(
+    poster: WebhookPoster, record: ExportRecord, message: dict[str, Any]
+) -> PostResult | None:
+    """Post a progress message to the Slack command that asked for this export (None if no
+    Slack command did). Needs none of the stack's notification targets."""
+    if not record.slack_response_url:
+        return None
+    register_secret(record.slack_response_url)
+    return poster.post(record.slack_response_url, json.dumps(message).encode())

@@ -20,7 +20,9 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(logger_formatter=RedactingFormatter())
-tracer = Tracer()
+# Only AWS SDK calls are traced: an HTTP trace would record webhook and response_url paths,
+# which are credentials. Responses are not captured either (they hold presigned URLs).
+tracer = Tracer(patch_modules=["boto3", "botocore"])
 metrics = Metrics()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from .errors import InvalidRequestError
@@ -26,8 +27,13 @@ def page_key(token: str, campaign_id: str) -> dict[str, Any]:
     if (
         not isinstance(plain, dict)
         or set(plain) != expected
-        or not all(isinstance(v, str) for v in plain.values())
         or plain["campaignId"] != campaign_id
+        # DynamoDB refuses empty or oversized key values: refuse them here, as a 400.
+        or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in plain.values())
+        or not _ISO_TIME.fullmatch(plain["createdAt"])
     ):
         raise InvalidRequestError("nextToken is not a token this API gave out for this campaign")
     return {name: {"S": value} for name, value in plain.items()}
+
+
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")

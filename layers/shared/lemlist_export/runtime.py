@@ -11,11 +11,13 @@ import boto3
 from botocore.config import Config
 
 from . import secrets, settings
+from .errors import ExportError
 from .export_record import ExportRecord
 from .export_store import ExportStore
 from .failure_reasons import Failure
 from .finish import finish_export
 from .lemlist_client import ClientSettings, LemlistClient
+from .notification_targets import NotificationTargets
 from .notifier import Notifier
 from .rate_gate import DynamoRateGate, key_id_for
 from .request_store import RequestStore
@@ -27,22 +29,28 @@ _AWS_CONFIG = Config(
 )
 
 
+# For Slack's 3-second acknowledgement: fail fast rather than make Slack give up.
+_QUICK_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
+)
+
+
 @cache
-def aws(service: str) -> Any:
-    config = _AWS_CONFIG
+def aws(service: str, *, quick: bool = False) -> Any:
+    config = _QUICK_CONFIG if quick else _AWS_CONFIG
     if service == "s3":
         # Presigned URLs signed with SigV4, which every region accepts.
         config = config.merge(Config(signature_version="s3v4"))
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
-def store() -> ExportStore:
-    return _store(settings.required("EXPORTS_TABLE"))
+def store(*, quick: bool = False) -> ExportStore:
+    return _store(settings.required("EXPORTS_TABLE"), quick)
 
 
 @cache
-def _store(table: str) -> ExportStore:
-    return ExportStore(aws("dynamodb"), table)
+def _store(table: str, quick: bool) -> ExportStore:
+    return ExportStore(aws("dynamodb", quick=quick), table)
 
 
 def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> LemlistClient:
@@ -69,17 +77,26 @@ def _lemlist(
     return LemlistClient(api_key, client_settings, gate=gate)
 
 
-def requests() -> RequestStore:
-    return _requests(settings.required("COORDINATION_TABLE"))
+def requests(*, quick: bool = False) -> RequestStore:
+    return _requests(settings.required("COORDINATION_TABLE"), quick)
 
 
 @cache
-def _requests(table: str) -> RequestStore:
-    return RequestStore(aws("dynamodb"), table)
+def _requests(table: str, quick: bool) -> RequestStore:
+    return RequestStore(aws("dynamodb", quick=quick), table)
 
 
 def notifier() -> Notifier:
-    return Notifier(secrets.notification_targets(), _poster(), os.environ.get("AWS_REGION"))
+    region = os.environ.get("AWS_REGION")
+    try:
+        targets = secrets.notification_targets()
+    except ExportError as exc:
+        return Notifier(NotificationTargets(), _poster(), region, targets_problem=str(exc))
+    return Notifier(targets, _poster(), region)
+
+
+def poster() -> WebhookPoster:
+    return _poster()
 
 
 @cache

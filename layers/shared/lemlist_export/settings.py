@@ -66,7 +66,7 @@ def lemlist_api_url(environ: Mapping[str, str] = os.environ) -> str:
 
 def requests_per_window(environ: Mapping[str, str] = os.environ) -> int:
     """lemlist requests one API key may make per 2-second window, across the whole stack."""
-    return max(1, integer("LEMLIST_REQUESTS_PER_WINDOW", 10, environ))
+    return max(1, integer("LEMLIST_REQUESTS_PER_WINDOW", 8, environ))
 
 
 def download_url_expiry(environ: Mapping[str, str] = os.environ) -> int:

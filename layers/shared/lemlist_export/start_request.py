@@ -1,30 +1,30 @@
-"""The body of `POST /exports`: `{"campaignId": "cam_..."}`."""
+"""Bodies the HTTP API refuses before any route reads them."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 
-from .errors import BodyTooLargeError, InvalidRequestError
-from .identifiers import require_lemlist_id
+from .http_errors import HttpError
 
 MAX_BODY_BYTES = 16 * 1024
 _EXAMPLE = '{"campaignId": "cam_A1B2C3D4E5F6G7H8I9"}'
 
 
-def parse_start_body(body: str | bytes | None) -> str:
-    """The campaign id from the body, or InvalidRequestError saying what is wrong."""
-    if body is None or not body.strip():
-        raise InvalidRequestError(f"The body is empty; send JSON like {_EXAMPLE}")
-    if len(body) > MAX_BODY_BYTES:
-        raise BodyTooLargeError(f"The body is over {MAX_BODY_BYTES} bytes")
+def read_json_body(body: str, *, base64_encoded: bool) -> HttpError | None:
+    """None if `body` (as API Gateway passes it) is a JSON document of a sane size; else the
+    4xx to answer. Powertools would turn undecodable bytes or absurd nesting into a 500."""
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequestError(
-            f"The body is not valid JSON; send JSON like {_EXAMPLE}"
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidRequestError(f"The body must be a JSON object like {_EXAMPLE}")
-    if "campaignId" not in data:
-        raise InvalidRequestError(f"The body has no campaignId; send JSON like {_EXAMPLE}")
-    return require_lemlist_id(data["campaignId"], "campaignId")
+        raw = base64.b64decode(body, validate=True) if base64_encoded else body.encode()
+    except (binascii.Error, ValueError):
+        return HttpError(400, "The body is not valid base64")
+    if len(raw) > MAX_BODY_BYTES:
+        return HttpError(413, f"The body is over {MAX_BODY_BYTES} bytes")
+    try:
+        json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return HttpError(400, "The body is not UTF-8 text")
+    except (ValueError, RecursionError):
+        return HttpError(400, f"The body must be a JSON object like {_EXAMPLE}")
+    return None

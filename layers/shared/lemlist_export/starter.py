@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ExportError
+from .errors import AwsTransientError, ExportError
 from .export_record import ExportRecord
 from .export_store import ExportStore
 from .identifiers import require_lemlist_id
@@ -29,6 +29,14 @@ class PollerStartError(ExportError):
     def __init__(self, message: str, record: ExportRecord) -> None:
         super().__init__(message)
         self.record = record
+
+
+class UnrecordedExportError(ExportError):
+    """lemlist started the export but its record could not be written (DynamoDB failing)."""
+
+    def __init__(self, message: str, export_id: str) -> None:
+        super().__init__(message)
+        self.export_id = export_id
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,14 @@ def start_export(
     record = new_record(
         status, source=source, now=now, retention_days=retention_days, callback_url=callback_url
     )
-    store.create(record)
+    try:
+        store.create(record)
+    except AwsTransientError as exc:
+        raise UnrecordedExportError(
+            f"lemlist started export {record.export_id} but it could not be recorded ({exc}); "
+            "nothing will deliver it",
+            record.export_id,
+        ) from None
     try:
         answer = stepfunctions.start_execution(
             stateMachineArn=state_machine_arn,

@@ -29,7 +29,10 @@ class Origin:
 
 def origin_of(url: str) -> Origin:
     """The origin of an absolute URL; raises UnsafeUrlError if it has none."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise UnsafeUrlError("Not a valid URL") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise UnsafeUrlError(f"Not an absolute http(s) URL: {describe_url(url)}")
@@ -61,7 +64,10 @@ def require_safe_url(url: str) -> Origin:
 
 def describe_url(url: str) -> str:
     """A URL safe to show: scheme, host and path; no query string, fragment or user info."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(not a valid URL)"
     host = _bracketed(parts.hostname or "")
     try:
         port = f":{parts.port}" if parts.port else ""

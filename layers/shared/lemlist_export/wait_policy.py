@@ -8,6 +8,7 @@ The Wait states read the chosen number with SecondsPath. Nothing here sleeps.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -59,7 +60,9 @@ class WaitPolicy:
         return min(first * 2 ** max(0, consecutive_failures - 1), self.max_backoff_seconds)
 
     def after_rate_limit(self, retry_after: float | None, usual_wait: int) -> int:
-        """Never sooner than lemlist's Retry-After, and never more often than usual."""
+        """Never sooner than lemlist's Retry-After, and never more often than usual; plus up to
+        a second at random, so that the exports refused together do not come back together."""
+        spread = random.randint(0, 1)  # noqa: S311 (spreading load, not security)
         if retry_after is None:
-            return max(self.rate_limit_wait_seconds, usual_wait)
-        return max(math.ceil(retry_after), usual_wait)
+            return max(self.rate_limit_wait_seconds, usual_wait) + spread
+        return max(math.ceil(retry_after), usual_wait) + spread

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import local_stack  # noqa: F401  (makes the shared layer importable, like Lambda's /opt)
+from lemlist_export.redaction import forget_secrets
 from local_stack.lemlist_simulator import LemlistSimulator
 from local_stack.stack import LocalStack, StackOptions
 from local_stack.webhook_receiver import LocalNotificationTargets
@@ -33,6 +34,14 @@ SLACK_SIGNING_SECRET = "slack-signing-secret-for-tests-0123"
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets() -> Iterator[None]:
+    """Secrets registered for redaction live as long as the process (as in a warm Lambda);
+    between tests they would mask ordinary text another test expects to see."""
+    yield
+    forget_secrets()
 
 
 @pytest.fixture

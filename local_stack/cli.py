@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from lemlist_export.errors import ExportError
 from lemlist_export.humanize import format_bytes, format_duration
@@ -31,6 +31,7 @@ from .export_run import ExportSummary, run_export
 from .lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
 from .openapi import write_document
 from .progress import ProgressLine
+from .stack import LocalStack, StackOptions
 from .webhook_receiver import LocalNotificationTargets
 
 LOG_DIR = PROJECT_ROOT / ".local" / "logs"
@@ -116,19 +117,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except ExportError as exc:
             raise UsageError(str(exc)) from None
 
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    with log_path.open("w") as log, stdout_to(log), local_services(args, api_key) as services:
-        from .stack import LocalStack, StackOptions
-
-        stack = LocalStack(
-            StackOptions(
-                lemlist_api_url=services.lemlist_url,
-                lemlist_api_key=services.api_key,
-                notifications=services.targets.notifications(),
-                parameters=poll_parameters(args.poll_seconds, simulated=services.simulated),
-            )
-        ).start()
+    with running_stack(args, api_key, "run") as (stack, services, log_path):
         progress = ProgressLine(err)
         campaign_id = campaign or DEFAULT_CAMPAIGN_ID
         try:
@@ -155,6 +144,26 @@ def poll_parameters(seconds: int | None, *, simulated: bool) -> dict[str, str]:
         "PollIntervalSeconds": str(seconds),
         "PollMaxIntervalSeconds": str(seconds),
     }
+
+
+@contextlib.contextmanager
+def running_stack(
+    args: argparse.Namespace, api_key: str, purpose: str, **options: Any
+) -> Iterator[tuple[LocalStack, LocalServices, Path]]:
+    """The stack deployed against the chosen lemlist, its handlers logging to a file."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"{purpose}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with log_path.open("w") as log, stdout_to(log), local_services(args, api_key) as services:
+        stack = LocalStack(
+            StackOptions(
+                lemlist_api_url=services.lemlist_url,
+                lemlist_api_key=services.api_key,
+                notifications=services.targets.notifications(),
+                parameters=poll_parameters(args.poll_seconds, simulated=services.simulated),
+                **options,
+            )
+        ).start()
+        yield stack, services, log_path
 
 
 @contextlib.contextmanager

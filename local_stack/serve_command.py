@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import time
 from typing import TextIO
 
-from .cli import LOG_DIR, check_lemlist_arguments, local_services, poll_parameters, stdout_to
+from .cli import check_lemlist_arguments, running_stack
 from .lemlist_simulator import DEFAULT_CAMPAIGN_ID
 
 
@@ -21,22 +20,10 @@ def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     api_key = check_lemlist_arguments(args)
     token, token_origin = _from_env("API_TOKEN", 24)
     slack_secret, slack_origin = _from_env("SLACK_SIGNING_SECRET", 16)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"serve-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    with log_path.open("w") as log, stdout_to(log), local_services(args, api_key) as services:
+    stack_options = {"api_token": token, "slack_signing_secret": slack_secret}
+    with running_stack(args, api_key, "serve", **stack_options) as (stack, services, log_path):
         from .serve import LocalApiServer, run_until_interrupted
-        from .stack import LocalStack, StackOptions
 
-        stack = LocalStack(
-            StackOptions(
-                lemlist_api_url=services.lemlist_url,
-                lemlist_api_key=services.api_key,
-                notifications=services.targets.notifications(),
-                parameters=poll_parameters(args.poll_seconds, simulated=services.simulated),
-                api_token=token,
-                slack_signing_secret=slack_secret,
-            )
-        ).start()
         try:
             server = LocalApiServer(stack, port=args.port).start()
         except OSError as exc:

@@ -50,6 +50,7 @@ validate: $(TOOLS)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.delivery_memory
 	$(PY) -m benchmarks.status_polls
+	$(PY) -m benchmarks.ack_latency
 
 ## build: what `sam deploy` ships (needs python3.13 on PATH; pyenv has it here)
 build: $(TOOLS)/.installed

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated, Any
 
@@ -30,8 +29,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lemlist_export import runtime, secrets, settings
-from lemlist_export.api_auth import UnauthorizedError
+from lemlist_export import runtime, settings
+from lemlist_export.api_gate import as_json, refuse_before_routing
 from lemlist_export.api_models import (
     LEMLIST_ID,
     ErrorBody,
@@ -40,17 +39,13 @@ from lemlist_export.api_models import (
     ExportView,
     StartExportBody,
 )
+from lemlist_export.api_start import start_for_api
 from lemlist_export.callbacks import CallbackPolicy
-from lemlist_export.clock import utc_now
 from lemlist_export.errors import ExportError
 from lemlist_export.export_views import presigned_download, public_view
 from lemlist_export.http_errors import http_error, validation_message
 from lemlist_export.observability import logger, metrics, tag_export, tracer
-from lemlist_export.start_request import read_json_body
-from lemlist_export.starter import PollerStartError, UnrecordedExportError, start_export
 
-# Zapier gives up after 30 s: wait out at most a few seconds of lemlist rate limiting.
-START_RATE_LIMIT_WAIT = 5.0
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
 
 
@@ -137,52 +132,12 @@ class StartOutcome(Exception):
     data_keyword_argument="request", persistence_store=persistence, config=idempotency
 )
 def _start_once(request: dict[str, Any]) -> dict[str, Any]:
-    """`_start`, remembered 24 h under the Idempotency-Key. It raises only while nothing was
-    started (lemlist refused, bad input): a replay may then try again. Once lemlist has
-    started the export, every outcome is returned, so a replay never starts a second one."""
+    """`start_for_api`, its outcome remembered 24 h under the Idempotency-Key."""
     return _start(request)
 
 
 def _start(request: dict[str, Any]) -> dict[str, Any]:
-    """`{"status": 202 | 503, "body": ...}` once lemlist started the export."""
-    tag_export(None, request["campaignId"])
-    try:
-        return {"status": 202, "body": _started(request)}
-    except PollerStartError as exc:
-        logger.error("Export started in lemlist but not polled", extra={"reason": str(exc)})
-        # Recorded as failed; announce it like any other failed export.
-        runtime.finish(exc.record.export_id)
-        return {"status": 503, "body": {"message": str(exc), "exportId": exc.record.export_id}}
-    except UnrecordedExportError as exc:
-        logger.error("Export started in lemlist but not recorded", extra={"reason": str(exc)})
-        return {"status": 503, "body": {"message": str(exc), "exportId": exc.export_id}}
-
-
-def _started(request: dict[str, Any]) -> dict[str, Any]:
-    started = start_export(
-        request["campaignId"],
-        source="api",
-        lemlist=runtime.lemlist(max_rate_limit_wait=START_RATE_LIMIT_WAIT),
-        store=runtime.store(),
-        stepfunctions=runtime.aws("stepfunctions"),
-        state_machine_arn=settings.required("STATE_MACHINE_ARN"),
-        waits=settings.wait_policy(),
-        retention_days=settings.retention_days(),
-        now=utc_now(),
-        callback_url=request.get("callbackUrl"),
-    )
-    record = started.record
-    tag_export(record.export_id, record.campaign_id)
-    logger.info("Export started", extra={"execution_arn": started.execution_arn})
-    metrics.add_metric(name="ExportsStarted", unit=MetricUnit.Count, value=1)
-    return ExportStarted(
-        exportId=record.export_id,
-        campaignId=record.campaign_id,
-        campaignName=record.campaign_name,
-        status=record.status,
-        createdAt=record.created_at,
-        statusUrl=_status_url(record.export_id),
-    ).model_dump()
+    return start_for_api(request, _status_url)
 
 
 @app.get(
@@ -286,48 +241,8 @@ def _status_url(export_id: str) -> str:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
-    refused = _refuse_before_reading(event)
+    refused = refuse_before_routing(event)
     if refused is not None:
         return refused
     idempotency.register_lambda_context(context)
-    return app.resolve(_as_json(event), context)
-
-
-def _refuse_before_reading(event: dict[str, Any]) -> dict[str, Any] | None:
-    """The answer to a request no route should see: no valid token first (before anything
-    about the request is revealed), then a body too large or not JSON at all."""
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    try:
-        secrets.api_tokens().check(headers.get("authorization"))
-    except UnauthorizedError as exc:
-        metrics.add_metric(name="Unauthorized", unit=MetricUnit.Count, value=1)
-        return _plain(401, str(exc), {"WWW-Authenticate": "Bearer"})
-    except ExportError as exc:
-        error = http_error(exc)
-        logger.error("Cannot check the API token", extra={"reason": error.message})
-        return _plain(error.status, error.message, error.headers)
-    body = event.get("body")
-    if not body:
-        return None
-    problem = read_json_body(body, base64_encoded=bool(event.get("isBase64Encoded")))
-    if problem is not None:
-        metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
-        return _plain(problem.status, problem.message)
-    return None
-
-
-def _plain(status: int, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json", **(headers or {})},
-        "body": json.dumps({"message": message}),
-    }
-
-
-def _as_json(event: dict[str, Any]) -> dict[str, Any]:
-    """This API only speaks JSON: read every body as JSON, whatever its Content-Type says
-    (curl -d sends form-urlencoded, some Zapier steps octet-stream)."""
-    if not event.get("body"):
-        return event
-    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
-    return {**event, "headers": {**headers, "content-type": "application/json"}}
+    return app.resolve(as_json(event), context)

@@ -10,7 +10,6 @@ overrides and extra environment, never as edits to the template.
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +17,17 @@ from typing import Any
 
 from .embedded_aws import ACCOUNT_ID, REGION, EmbeddedAws
 from .lambdas import InProcessLambdas, LocalFunction
+from .resources import (
+    apply_bucket_policy,
+    create_bucket,
+    create_secrets,
+    create_table,
+    execution_role,
+)
 from .sam_template import Resolver, Template
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
-ROLE_NAME = "local-stack-role"
 _EMPTY_ZIP = io.BytesIO()
 with zipfile.ZipFile(_EMPTY_ZIP, "w") as _zip:
     _zip.writestr("app.py", "# the real code runs in-process; see local_stack.lambdas\n")
@@ -104,14 +109,14 @@ def deploy(
             "AWS::StackName": stack_name,
         },
     )
-    role_arn = _role(aws)
-    _create_secrets(aws, template, secrets)
+    role_arn = execution_role(aws)
+    create_secrets(aws, template, secrets)
     for resource in template.resources("AWS::DynamoDB::Table"):
-        _create_table(aws, names[resource.logical_id], resolver.resolve(resource.properties))
+        create_table(aws, names[resource.logical_id], resolver.resolve(resource.properties))
     for resource in template.resources("AWS::S3::Bucket"):
-        _create_bucket(aws, names[resource.logical_id], resolver.resolve(resource.properties))
+        create_bucket(aws, names[resource.logical_id], resolver.resolve(resource.properties))
     for resource in template.resources("AWS::S3::BucketPolicy"):
-        _apply_bucket_policy(aws, resolver.resolve(resource.properties))
+        apply_bucket_policy(aws, resolver.resolve(resource.properties))
 
     functions, environment, routes, rules, schedules = _functions(
         template, resolver, names, attributes
@@ -171,104 +176,6 @@ def _physical_names(
             attributes[(logical, "Arn")] = f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{physical}"
         names[logical] = physical
     return names, attributes
-
-
-def _role(aws: EmbeddedAws) -> str:
-    iam = aws.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    try:
-        return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))[
-            "Role"
-        ]["Arn"]
-
-
-def _create_secrets(aws: EmbeddedAws, template: Template, secrets: dict[str, str]) -> None:
-    client = aws.client("secretsmanager")
-    for parameter, value in secrets.items():
-        name = template.parameters[parameter]
-        if not name:
-            raise ValueError(f"Parameter {parameter} names no secret")
-        client.create_secret(Name=name, SecretString=value)
-
-
-def _create_table(aws: EmbeddedAws, name: str, props: dict[str, Any]) -> None:
-    args: dict[str, Any] = {
-        "TableName": name,
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-    }
-    if props.get("GlobalSecondaryIndexes"):
-        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-    client = aws.client("dynamodb")
-    client.create_table(**args)
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl:
-        client.update_time_to_live(
-            TableName=name,
-            TimeToLiveSpecification={
-                "AttributeName": ttl["AttributeName"],
-                "Enabled": bool(ttl.get("Enabled", True)),
-            },
-        )
-
-
-def _create_bucket(aws: EmbeddedAws, name: str, props: dict[str, Any]) -> None:
-    s3 = aws.client("s3")
-    s3.create_bucket(Bucket=name)
-    if "BucketEncryption" in props:
-        s3.put_bucket_encryption(
-            Bucket=name,
-            ServerSideEncryptionConfiguration={
-                # CloudFormation's ServerSideEncryptionByDefault is the API's Apply... key.
-                "Rules": [
-                    {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
-                    for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-                ]
-            },
-        )
-    if "PublicAccessBlockConfiguration" in props:
-        s3.put_public_access_block(
-            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
-        )
-    lifecycle = props.get("LifecycleConfiguration")
-    if lifecycle:
-        rules = [
-            {
-                "ID": rule["Id"],
-                "Status": rule["Status"],
-                "Filter": {"Prefix": rule.get("Prefix", "")},
-                "AbortIncompleteMultipartUpload": rule["AbortIncompleteMultipartUpload"],
-            }
-            for rule in lifecycle["Rules"]
-        ]
-        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
-
-
-def _apply_bucket_policy(aws: EmbeddedAws, props: dict[str, Any]) -> None:
-    """Apply the statements moto evaluates as AWS does.
-
-    moto 5.2.5 ignores a Deny's Condition (it treats the statement as matching), so the
-    TLS-only Deny (`aws:SecureTransport: false`) would refuse every request, including the
-    HTTPS ones it exists to allow. Such statements are checked by the template tests instead.
-    """
-    document = props["PolicyDocument"]
-    statements = [s for s in document["Statement"] if not s.get("Condition")]
-    if statements:
-        aws.client("s3").put_bucket_policy(
-            Bucket=props["Bucket"], Policy=json.dumps({**document, "Statement": statements})
-        )
 
 
 def _functions(

@@ -1,12 +1,23 @@
-"""Reading lemlist's error answers: text/plain or JSON bodies, and Retry-After."""
+"""Reading lemlist's answers: error bodies (text/plain or JSON), Retry-After, what a 404
+means on each route, and the campaign list in either of its shapes."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
+from .errors import (
+    CampaignNotFoundError,
+    DownloadUnavailableError,
+    ExportExpiredError,
+    LemlistError,
+    LemlistProtocolError,
+    LemlistRequestError,
+)
 from .redaction import redact
 
 _MAX_TEXT = 200
@@ -48,3 +59,44 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def campaign_page(body: Any, page_size: int) -> tuple[list[dict], bool]:
+    """One page of campaigns from either shape: a bare array or {campaigns, pagination}."""
+    if isinstance(body, list):
+        return [c for c in body if isinstance(c, dict)], len(body) >= page_size
+    if isinstance(body, dict) and isinstance(body.get("campaigns"), list):
+        pagination = body.get("pagination") or {}
+        campaigns = [c for c in body["campaigns"] if isinstance(c, dict)]
+        next_page = pagination.get("nextPage") if isinstance(pagination, dict) else None
+        return campaigns, bool(next_page) and bool(campaigns)
+    raise LemlistProtocolError("lemlist answered /campaigns in a shape we do not know")
+
+
+def campaign_not_found(text: str) -> LemlistError:
+    return CampaignNotFoundError(f"lemlist has no such campaign ({text or '404'})", status=404)
+
+
+def status_not_found(export_id: str) -> Callable[[str], LemlistError]:
+    def build(text: str) -> LemlistError:
+        if "campaign not found" in text.lower():
+            return campaign_not_found(text)
+        # lemlist drops a status 2 hours after the start: a 404 here is an expiry.
+        return ExportExpiredError(
+            f"lemlist no longer knows export {export_id}: a status lives 2 hours ({text or '404'})",
+            status=404,
+        )
+
+    return build
+
+
+def download_not_found(text: str) -> LemlistError:
+    return DownloadUnavailableError(
+        "The export file is gone (lemlist deletes it 24 hours after it is ready)"
+        + (f": {text}" if text else ""),
+        status=404,
+    )
+
+
+def generic_not_found(text: str) -> LemlistError:
+    return LemlistRequestError(f"lemlist answered 404{': ' + text if text else ''}", status=404)

@@ -21,9 +21,6 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from .download_stream import DownloadStream
 from .errors import (
-    CampaignNotFoundError,
-    DownloadUnavailableError,
-    ExportExpiredError,
     LemlistAuthError,
     LemlistBadTeamError,
     LemlistError,
@@ -34,7 +31,15 @@ from .errors import (
     UnsafeUrlError,
 )
 from .identifiers import require_lemlist_id
-from .lemlist_answers import error_text, parse_retry_after
+from .lemlist_answers import (
+    campaign_not_found,
+    campaign_page,
+    download_not_found,
+    error_text,
+    generic_not_found,
+    parse_retry_after,
+    status_not_found,
+)
 from .lemlist_status import ExportStatus
 from .redaction import register_secret
 from .url_policy import describe_url, require_safe_url
@@ -115,17 +120,17 @@ class LemlistClient:
         path = f"/campaigns/{_segment(campaign_id)}/export/start"
         # Only a 429 is retried: lemlist refused it before doing anything. A 5xx or a
         # timeout may have created an export, so it is reported, never blindly repeated.
-        body = self._get_json(path, not_found=_campaign_not_found, idempotent=False)
+        body = self._get_json(path, not_found=campaign_not_found, idempotent=False)
         return ExportStatus.from_answer(body, campaign_id=campaign_id)
 
     def get_export_status(self, campaign_id: str, export_id: str) -> ExportStatus:
         path = f"/campaigns/{_segment(campaign_id)}/export/{_segment(export_id)}/status"
-        body = self._get_json(path, not_found=_status_not_found(export_id), idempotent=True)
+        body = self._get_json(path, not_found=status_not_found(export_id), idempotent=True)
         return ExportStatus.from_answer(body, campaign_id=campaign_id)
 
     def get_team(self) -> dict[str, Any]:
         """Cheap check that the key works. Older answers carried the key: never log this."""
-        body = self._get_json("/team", not_found=_generic_not_found, idempotent=True)
+        body = self._get_json("/team", not_found=generic_not_found, idempotent=True)
         if not isinstance(body, dict):
             raise LemlistProtocolError("lemlist answered /team with something not an object")
         return body
@@ -138,9 +143,9 @@ class LemlistClient:
             if status:
                 query += f"&status={quote(status, safe='')}"
             body = self._get_json(
-                "/campaigns" + query, not_found=_generic_not_found, idempotent=True
+                "/campaigns" + query, not_found=generic_not_found, idempotent=True
             )
-            campaigns, has_next = _campaign_page(body, page_size)
+            campaigns, has_next = campaign_page(body, page_size)
             yield from campaigns
             if not has_next:
                 return
@@ -173,7 +178,7 @@ class LemlistClient:
             if response.status == 200:
                 return DownloadStream(response, describe_url(current))
             text = _read_error_text(response)
-            self._raise_for(response.status, text, response, not_found=_download_not_found)
+            self._raise_for(response.status, text, response, not_found=download_not_found)
         raise UnsafeUrlError(f"The download redirected more than {_MAX_REDIRECTS} times")
 
     # -- plumbing ----------------------------------------------------------------------
@@ -274,47 +279,6 @@ def _json_body(data: bytes, path: str) -> Any:
         raise LemlistProtocolError(
             f"lemlist answered {route} with a body that is not JSON"
         ) from None
-
-
-def _campaign_page(body: Any, page_size: int) -> tuple[list[dict], bool]:
-    """One page of campaigns from either shape: a bare array or {campaigns, pagination}."""
-    if isinstance(body, list):
-        return [c for c in body if isinstance(c, dict)], len(body) >= page_size
-    if isinstance(body, dict) and isinstance(body.get("campaigns"), list):
-        pagination = body.get("pagination") or {}
-        campaigns = [c for c in body["campaigns"] if isinstance(c, dict)]
-        next_page = pagination.get("nextPage") if isinstance(pagination, dict) else None
-        return campaigns, bool(next_page) and bool(campaigns)
-    raise LemlistProtocolError("lemlist answered /campaigns in a shape we do not know")
-
-
-def _campaign_not_found(text: str) -> LemlistError:
-    return CampaignNotFoundError(f"lemlist has no such campaign ({text or '404'})", status=404)
-
-
-def _status_not_found(export_id: str) -> Callable[[str], LemlistError]:
-    def build(text: str) -> LemlistError:
-        if "campaign not found" in text.lower():
-            return _campaign_not_found(text)
-        # lemlist drops a status 2 hours after the start: a 404 here is an expiry.
-        return ExportExpiredError(
-            f"lemlist no longer knows export {export_id}: a status lives 2 hours ({text or '404'})",
-            status=404,
-        )
-
-    return build
-
-
-def _download_not_found(text: str) -> LemlistError:
-    return DownloadUnavailableError(
-        "The export file is gone (lemlist deletes it 24 hours after it is ready)"
-        + (f": {text}" if text else ""),
-        status=404,
-    )
-
-
-def _generic_not_found(text: str) -> LemlistError:
-    return LemlistRequestError(f"lemlist answered 404{': ' + text if text else ''}", status=404)
 
 
 def _read_error_text(response: urllib3.BaseHTTPResponse) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from lemlist_export.export_record import ExportRecord
 from lemlist_export.export_store import ExportStore
+from lemlist_export.starter import execution_arn
 
 from .deploy import PROJECT_ROOT, DeployedStack, deploy
 from .embedded_aws import EmbeddedAws
@@ -137,7 +138,7 @@ class LocalStack:
 
     def execution_arn(self, export_id: str) -> str:
         arn = self.stack.state_machine_arn
-        return arn.replace(":stateMachine:", ":execution:") + f":{export_id}"
+        return execution_arn(arn, export_id)
 
     def store(self) -> ExportStore:
         return ExportStore(self.client("dynamodb"), self.stack.table)

@@ -23,7 +23,7 @@ from lemlist_export.schedule_plan import (
     execution_name,
     start_delays,
 )
-from lemlist_export.starter import begin_input
+from lemlist_export.starter import begin_input, execution_arn
 
 # Half the shared lemlist budget for starts; the rest stays for status checks and downloads.
 STARTS_PER_SECOND = 2.5
@@ -73,7 +73,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def _exists(sfn: Any, machine: str, name: str) -> bool:
     """Whether this execution was started already (a duplicate firing). A duplicate racing
     this one still starts nothing twice: Step Functions refuses the name."""
-    arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    arn = execution_arn(machine, name)
     try:
         with transient_aws_errors("Step Functions DescribeExecution"):
             sfn.describe_execution(executionArn=arn)

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lemlist_export import runtime, secrets, settings
+from lemlist_export.api_gate import json_response
 from lemlist_export.clock import utc_now
 from lemlist_export.errors import ExportError
 from lemlist_export.observability import logger, metrics, tag_export, tracer
@@ -47,12 +48,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="SlackCommands", unit=MetricUnit.Count, value=1)
     signing_secret = secrets.slack_signing_secret()
     if not signing_secret:
-        return _json(404, {"message": "This stack has no Slack command configured"})
+        return json_response(404, {"message": "This stack has no Slack command configured"})
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
         body = _raw_body(event)
     except ValueError:
-        return _json(400, {"message": "The body is not valid base64"})
+        return json_response(400, {"message": "The body is not valid base64"})
     try:
         verify_slack_request(
             signing_secret,
@@ -63,11 +64,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         command = SlackCommand.from_form(body)
     except SlackSignatureError as exc:
         logger.warning("Slack request refused", extra={"reason": str(exc)})
-        return _json(401, {"message": str(exc)})
+        return json_response(401, {"message": str(exc)})
     except ExportError as exc:
-        return _json(400, {"message": str(exc)})
+        return json_response(400, {"message": str(exc)})
     register_secret(command.response_url)
-    return _json(200, _answer(command))
+    return json_response(200, _answer(command))
 
 
 def _answer(command: SlackCommand) -> dict[str, Any]:
@@ -123,11 +124,3 @@ def _raw_body(event: dict[str, Any]) -> bytes:
     if event.get("isBase64Encoded"):
         return base64.b64decode(body, validate=True)  # binascii.Error is a ValueError
     return body.encode("utf-8")
-
-
-def _json(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(body),
-    }

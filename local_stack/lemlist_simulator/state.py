@@ -126,10 +126,6 @@ class SimulatorState:
         with self._lock:
             return [copy.copy(campaign) for campaign in self._campaigns.values()]
 
-    def has_campaign(self, campaign_id: str) -> bool:
-        with self._lock:
-            return campaign_id in self._campaigns
-
     def exports(self) -> dict[str, SimExport]:
         with self._lock:
             return {export_id: _snapshot(export) for export_id, export in self._exports.items()}

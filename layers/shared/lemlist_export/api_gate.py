@@ -55,8 +55,15 @@ def as_json(event: dict[str, Any]) -> dict[str, Any]:
 def plain_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
+    return json_response(status, {"message": message}, headers)
+
+
+def json_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """An API Gateway (payload 2.0) answer with a JSON body."""
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json", **(headers or {})},
-        "body": json.dumps({"message": message}),
+        "body": json.dumps(body),
     }

@@ -63,6 +63,11 @@ def execution_input(record: ExportRecord, waits: WaitPolicy) -> dict[str, Any]:
     }
 
 
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of the execution of `state_machine_arn` named `name`."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
 def begin_input(campaign_id: str, source: str, waits: WaitPolicy, delay: int = 0) -> dict[str, Any]:
     """The input of an execution that starts the export itself (Slack, schedules): no
     exportId yet, so the state machine's first task asks lemlist."""

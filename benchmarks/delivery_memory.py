@@ -49,11 +49,13 @@ def main() -> int:
         import local_stack  # noqa: F401  (layer on sys.path)
         from lemlist_export.lemlist_client import ClientSettings, LemlistClient
         from lemlist_export.s3_upload import ObjectSpec, stream_to_s3
+        from lemlist_export.url_judge import LOCAL_URLS
 
         s3 = boto3.client("s3", endpoint_url=servers.urls["s3"])
         s3.create_bucket(Bucket="bench-bucket")
         client = LemlistClient(
-            "bench-key-0123456789", ClientSettings(base_url=servers.urls["lemlist"])
+            "bench-key-0123456789",
+            ClientSettings(base_url=servers.urls["lemlist"], urls=LOCAL_URLS),
         )
         status = client.start_export("cam_Bench")
         while status.is_pending:

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from lemlist_export.errors import ExportError
 from lemlist_export.humanize import format_bytes, format_duration
 from lemlist_export.identifiers import require_lemlist_id
-from lemlist_export.url_policy import require_safe_url
+from lemlist_export.url_judge import LOCAL_URLS
 
 from .deploy import PROJECT_ROOT
 from .export_run import ExportSummary, run_export
@@ -96,7 +96,7 @@ def check_lemlist_arguments(args: argparse.Namespace) -> str:
     api_key = args.api_key or os.environ.get("LEMLIST_API_KEY", "")
     if args.lemlist_url:
         try:
-            require_safe_url(args.lemlist_url)
+            LOCAL_URLS.judge(args.lemlist_url, "The lemlist URL")
         except ExportError as exc:
             raise UsageError(f"--lemlist-url: {exc}") from None
         if not api_key:

@@ -41,6 +41,8 @@ def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"  callbackUrl target    {receiver.url('/hooks/callback')}   (any path works)",
             f"  webhook signing key   {services.targets.signing_secret}"
             "   (the stack signs its webhook posts with it)",
+            f"  callback signing key  {services.targets.callback_signing_secret}"
+            "   (and its callbackUrl posts with this one)",
             f"  OpenAPI               {server.url}/openapi.json",
             f"  logs                  {log_path}",
             "",

@@ -23,8 +23,9 @@ from .lambdas import InProcessLambdas
 from .watchdog import ExecutionWatchdog
 
 LAYER_DIRS = [PROJECT_ROOT / "layers" / "shared"]
-# Local-only settings no template needs: Powertools' X-Ray tracing has no daemon here.
-LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
+# Local-only settings the template never sets: Powertools' X-Ray tracing has no daemon here,
+# and the simulator, webhook receivers and presigned URLs are plain http on loopback.
+LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true", "ALLOW_LOCAL_URLS": "true"}
 
 _aws: EmbeddedAws | None = None
 _lambdas: InProcessLambdas | None = None

@@ -1,7 +1,9 @@
 """Loopback stand-ins for a Slack incoming webhook and a Zapier catch hook.
 
 Records every POST (path, headers, body), checks the webhook signature the way a receiver
-should, and answers like the real thing (`ok` for Slack) unless told to fail.
+should (docs/security.md: `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, at most five
+minutes old; written here from the docs, not imported from the stack, so the two are checked
+against each other), and answers like the real thing (`ok` for Slack) unless told to fail.
 """
 
 from __future__ import annotations
@@ -11,12 +13,26 @@ import hmac
 import json
 import secrets
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SIGNATURE_HEADER = "x-lemlist-export-signature"
+TOLERANCE_SECONDS = 300
+
+
+def signature_is_valid(header: str, body: bytes, secret: str, now: float) -> bool:
+    """What a receiver does with `X-Lemlist-Export-Signature` (docs/security.md)."""
+    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    timestamp, given = parts.get("t", ""), parts.get("v1", "")
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > TOLERANCE_SECONDS:
+        return False
+    signed = timestamp.encode() + b"." + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, given)
 
 
 @dataclass(frozen=True)
@@ -38,8 +54,16 @@ class Answer:
 
 
 class WebhookReceiver:
-    def __init__(self, signing_secret: str | None = None) -> None:
+    def __init__(
+        self,
+        signing_secret: str | None = None,
+        *,
+        secret_for_path: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """`signing_secret` checks every signed post, or `secret_for_path` picks one per path
+        (the stack's webhook and callbacks are signed with different secrets)."""
         self.signing_secret = signing_secret
+        self._secret_for_path = secret_for_path or (lambda path: signing_secret)
         self.posts: list[ReceivedPost] = []
         self._answers: dict[str, deque[Answer]] = {}
         self._lock = threading.Lock()
@@ -94,11 +118,9 @@ class WebhookReceiver:
         lowered = {k.lower(): v for k, v in headers.items()}
         signature = lowered.get(SIGNATURE_HEADER)
         valid = None
-        if signature is not None and self.signing_secret:
-            expected = (
-                "sha256=" + hmac.new(self.signing_secret.encode(), body, hashlib.sha256).hexdigest()
-            )
-            valid = hmac.compare_digest(signature, expected)
+        secret = self._secret_for_path(path)
+        if signature is not None and secret:
+            valid = signature_is_valid(signature, body, secret, time.time())
         with self._lock:
             self.posts.append(ReceivedPost(path, lowered, body, valid))
             queue = self._answers.get(path)
@@ -117,7 +139,11 @@ class LocalNotificationTargets:
 
     def __init__(self) -> None:
         self.signing_secret = secrets.token_hex(16)
-        self.receiver = WebhookReceiver(self.signing_secret)
+        self.callback_signing_secret = secrets.token_hex(16)
+        self.receiver = WebhookReceiver(secret_for_path=self._secret_for)
+
+    def _secret_for(self, path: str) -> str:
+        return self.signing_secret if path == self.WEBHOOK_PATH else self.callback_signing_secret
 
     def start(self) -> LocalNotificationTargets:
         self.receiver.start()
@@ -132,6 +158,7 @@ class LocalNotificationTargets:
             "slackWebhookUrl": self.receiver.url(self.SLACK_PATH),
             "webhookUrl": self.receiver.url(self.WEBHOOK_PATH),
             "webhookSigningSecret": self.signing_secret,
+            "callbackSigningSecret": self.callback_signing_secret,
         }
 
     def describe_posts(self) -> list[str]:

@@ -31,6 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             bucket=settings.required("EXPORTS_BUCKET"),
             prefix=settings.optional("EXPORTS_PREFIX") or "exports",
             part_size=settings.part_size(),
+            max_bytes=settings.max_download_bytes(),
         ),
     )
     if result["status"] == "delivered":

@@ -109,7 +109,8 @@ def create_export(
 ) -> Response[ExportStarted]:
     request = body.model_dump()
     if body.callbackUrl is not None:
-        CallbackPolicy.from_setting(os.environ.get("CALLBACK_HOSTS")).accept(body.callbackUrl)
+        policy = CallbackPolicy.from_setting(os.environ.get("CALLBACK_HOSTS"), settings.url_judge())
+        request["callbackUrl"] = policy.accept(body.callbackUrl)
     if idempotency_key is None:
         outcome = _start(request)
     else:

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lemlist_export import runtime, secrets, settings
-from lemlist_export.api_gate import json_response
+from lemlist_export.api_gate import credentials_unavailable, json_response
 from lemlist_export.clock import utc_now
 from lemlist_export.errors import ExportError
 from lemlist_export.observability import logger, metrics, tag_export, tracer
@@ -46,7 +46,10 @@ from lemlist_export.starter import begin_input
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="SlackCommands", unit=MetricUnit.Count, value=1)
-    signing_secret = secrets.slack_signing_secret()
+    try:
+        signing_secret = secrets.slack_signing_secret()
+    except ExportError as exc:
+        return credentials_unavailable("Slack's signing secret", exc)
     if not signing_secret:
         return json_response(404, {"message": "This stack has no Slack command configured"})
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}

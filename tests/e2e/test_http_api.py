@@ -182,7 +182,14 @@ def test_a_callback_url_gets_the_signed_outcome(
         ("https://evil.example.com/hook", "not allowed"),
         ("http://hooks.zapier.com/hooks/catch/1/a/", "https"),
         ("https://user:pass@hooks.zapier.com/hooks/catch/1/a/", "user name"),
-        ("not a url", "https"),
+        ("not a url", "whitespace"),
+        ("hooks.zapier.com/hooks/catch/1/a/", "not an absolute http(s) URL"),
+        # Once read by the standard library as a subdomain of hooks.zapier.com, and posted to
+        # attacker.example by urllib3: refused before either parser is asked.
+        ("https://attacker.example\\.hooks.zapier.com/catch", "backslash"),
+        ("https://hooks.zapier.com\\@attacker.example/catch", "backslash"),
+        ("https://hooks.zapier.com.attacker.example/catch", "not allowed"),
+        ("https://hooks.zapier.com%2eattacker.example/catch", "percent-encoded"),
     ],
 )
 def test_a_callback_url_off_the_allowlist_is_refused(
@@ -330,7 +337,7 @@ def test_without_a_token_nothing_about_the_body_is_revealed(stack: LocalStack) -
         (b"[" * 5000 + b"]" * 5000, False, 400, "JSON object"),
         (b"%%%not base64%%%", False, 400, "JSON object"),
         (json.dumps({"campaignId": DEFAULT_CAMPAIGN_ID, "callbackUrl": "https://[::1"}).encode(),
-         False, 400, "https URL"),
+         False, 400, "callbackUrl was refused"),
     ],
     ids=["not utf-8", "deep nesting", "garbage", "broken url"],
 )  # fmt: skip

@@ -19,6 +19,7 @@ from lemlist_export.clock import iso, utc_now
 from lemlist_export.lemlist_client import ClientSettings, LemlistClient
 from lemlist_export.new_records import new_record
 from lemlist_export.starter import execution_input
+from lemlist_export.url_judge import LOCAL_URLS
 from lemlist_export.wait_policy import WaitPolicy
 from local_stack.lambdas import Invocation
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, ExportPlan, LemlistSimulator
@@ -35,7 +36,7 @@ def lemlist_export_in_flight(
     stack: LocalStack, simulator: LemlistSimulator, api_key: str
 ) -> tuple[str, dict[str, Any]]:
     """An export started in lemlist and recorded, as the start handler leaves it."""
-    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
+    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url, urls=LOCAL_URLS))
     status = client.start_export(DEFAULT_CAMPAIGN_ID)
     record = new_record(status, source="api", now=utc_now(), retention_days=1)
     stack.store().create(record)
@@ -109,7 +110,7 @@ def deliver(stack: LocalStack, simulator: LemlistSimulator, api_key: str) -> tup
     """An export lemlist has finished, copied by the deliver handler from its sample event."""
     simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
     export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
-    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
+    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url, urls=LOCAL_URLS))
     done = client.get_export_status(DEFAULT_CAMPAIGN_ID, export_id)
     event = with_ids(load_event("deliver_export.json"), export_id)
     stack.store().record_poll(export_id, done, 1)  # what the check step records when done
@@ -206,7 +207,7 @@ def test_a_copy_for_an_export_that_already_failed_stores_nothing(
 ) -> None:
     simulator.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
     export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
-    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url))
+    client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url, urls=LOCAL_URLS))
     stack.store().record_poll(
         export_id, client.get_export_status(DEFAULT_CAMPAIGN_ID, export_id), 1
     )

@@ -9,11 +9,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from lemlist_export.errors import InvalidRequestError, UnsafeUrlError
+from lemlist_export.errors import InvalidRequestError
 from lemlist_export.identifiers import is_lemlist_id, require_lemlist_id
 from lemlist_export.lemlist_answers import error_text, parse_retry_after
 from lemlist_export.redaction import MASK, forget_secrets, register_secret
-from lemlist_export.url_policy import Origin, describe_url, origin_of, require_safe_url
 from lemlist_export.wait_policy import WaitPolicy
 
 SECRET = "sk-live-ABCDEFGHIJKLMNOP"
@@ -132,90 +131,6 @@ def test_retry_after_is_never_infinite(header):
     seconds = parse_retry_after(header, now=NOW)
 
     assert seconds is None or math.isfinite(seconds)
-
-
-# -- url_policy ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "origin"),
-    [
-        ("https://api.lemlist.com/api", Origin("https", "api.lemlist.com", 443)),
-        ("https://API.Lemlist.COM:443/api/team", Origin("https", "api.lemlist.com", 443)),
-        ("HTTPS://api.lemlist.com", Origin("https", "api.lemlist.com", 443)),
-        ("http://127.0.0.1/api", Origin("http", "127.0.0.1", 80)),
-        ("http://localhost:8080/x?y=1", Origin("http", "localhost", 8080)),
-        ("http://[::1]:9000/api", Origin("http", "::1", 9000)),
-        ("https://user:pw@files.example.com/x", Origin("https", "files.example.com", 443)),
-    ],
-)
-def test_origin_of_normalises_scheme_host_and_default_port(url, origin):
-    assert origin_of(url) == origin
-
-
-def test_origins_that_differ_only_in_case_and_explicit_default_port_are_equal():
-    assert origin_of("https://api.lemlist.com/api") == origin_of("https://API.LEMLIST.com:443/")
-    assert origin_of("https://api.lemlist.com") != origin_of("https://api.lemlist.com:8443")
-    assert origin_of("https://api.lemlist.com") != origin_of("http://api.lemlist.com")
-    assert str(origin_of("https://API.lemlist.com/api")) == "https://api.lemlist.com:443"
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["/api/team", "api.lemlist.com/api", "ftp://api.lemlist.com/x", "https://", "http://h:99999/"],
-)
-def test_origin_of_refuses_what_is_not_an_absolute_http_url(url):
-    with pytest.raises(UnsafeUrlError):
-        origin_of(url)
-
-
-@pytest.mark.parametrize(
-    ("url", "described"),
-    [
-        (
-            "https://user:pass@API.lemlist.com/api/files/x.csv?access_token=KEY#frag",
-            "https://api.lemlist.com/api/files/x.csv",
-        ),
-        ("http://127.0.0.1:8080/api/team?x=1", "http://127.0.0.1:8080/api/team"),
-        ("https://hooks.slack.com", "https://hooks.slack.com"),
-    ],
-)
-def test_describe_url_drops_query_fragment_and_user_info(url, described):
-    assert describe_url(url) == described
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "https://api.lemlist.com/api",
-        "https://storage.example.com/x.csv",
-        "http://127.0.0.1:8080/api",
-        "http://127.9.9.9/api",
-        "http://localhost/api",
-        "http://LOCALHOST:3000/api",
-        "http://[::1]:9000/api",
-    ],
-)
-def test_require_safe_url_accepts_https_and_loopback_http(url):
-    assert require_safe_url(url) == origin_of(url)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://api.lemlist.com/api",
-        "http://example.com/x.csv",
-        "http://10.0.0.1/api",
-        "http://0.0.0.0:8080/api",
-        "http://localhost.example.com/api",
-        "http://127.0.0.1.nip.io/api",
-        "http://127.0.0.1@example.com/api",
-        "file:///etc/passwd",
-    ],
-)
-def test_require_safe_url_refuses_plain_http_off_this_machine(url):
-    with pytest.raises(UnsafeUrlError):
-        require_safe_url(url)
 
 
 # -- identifiers ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from lemlist_export.errors import (
 )
 from lemlist_export.lemlist_client import ClientSettings, LemlistClient
 from lemlist_export.lemlist_status import ExportStatus
+from lemlist_export.url_judge import LOCAL_URLS
 from local_stack.lemlist_simulator import (
     DEFAULT_CAMPAIGN_ID,
     DEFAULT_CAMPAIGN_NAME,
@@ -78,7 +79,7 @@ def client_for(
     sleep: RecordingSleep | None = None,
     **settings: Any,
 ) -> LemlistClient:
-    options = ClientSettings(base_url=sim.base_url, **settings)
+    options = ClientSettings(base_url=sim.base_url, urls=LOCAL_URLS, **settings)
     return LemlistClient(api_key, options, sleep=sleep or RecordingSleep())
 
 
@@ -185,7 +186,9 @@ def test_a_bare_status_object_is_parsed_like_the_wrapped_one():
     assert from_bare == wrapped
     assert from_bare.export_id == "axp_Vv6lJOc8NlVVmDud5"
     assert from_bare.file_size == 23654
-    assert from_bare.raw == bare
+    assert from_bare.url == bare["url"]
+    # The link is a credential of sorts: it never travels with the rest of the status.
+    assert from_bare.raw == {k: v for k, v in bare.items() if k != "url"}
 
 
 def test_a_status_with_only_underscore_id_and_loose_numbers_is_read():
@@ -275,7 +278,9 @@ def static_server() -> Iterator[_StaticServer]:
 def test_a_200_answer_we_cannot_read_is_a_protocol_error(static_server, body, call):
     static_server.body = body
     base_url = f"http://127.0.0.1:{static_server.server_address[1]}/api"
-    client = LemlistClient(API_KEY, ClientSettings(base_url=base_url, read_timeout=1))
+    client = LemlistClient(
+        API_KEY, ClientSettings(base_url=base_url, urls=LOCAL_URLS, read_timeout=1)
+    )
 
     with pytest.raises(LemlistProtocolError) as raised:
         call(client)
@@ -315,7 +320,7 @@ def test_a_wrong_key_is_an_auth_error_that_never_shows_the_key(sim):
 
 def test_an_empty_key_is_refused_before_any_request(sim):
     with pytest.raises(LemlistAuthError):
-        LemlistClient("", ClientSettings(base_url=sim.base_url))
+        LemlistClient("", ClientSettings(base_url=sim.base_url, urls=LOCAL_URLS))
     assert sim.requests == []
 
 
@@ -400,7 +405,9 @@ def closed_port() -> int:
 
 def test_a_refused_connection_is_transient_and_says_it_could_not_connect():
     base_url = f"http://127.0.0.1:{closed_port()}/api"
-    client = LemlistClient(API_KEY, ClientSettings(base_url=base_url, connect_timeout=0.5))
+    client = LemlistClient(
+        API_KEY, ClientSettings(base_url=base_url, urls=LOCAL_URLS, connect_timeout=0.5)
+    )
 
     with pytest.raises(LemlistTransientError) as raised:
         client.get_team()

@@ -24,6 +24,7 @@ from botocore.stub import Stubber
 from lemlist_export.errors import AwsTransientError, RateLimitedError
 from lemlist_export.lemlist_client import ClientSettings, LemlistClient
 from lemlist_export.rate_gate import MAX_JITTER_SECONDS, DynamoRateGate, key_id_for
+from lemlist_export.url_judge import LOCAL_URLS
 from local_stack.embedded_aws import REGION
 from local_stack.lemlist_simulator import LemlistSimulator
 from local_stack.stack import embedded
@@ -325,7 +326,9 @@ def test_the_gate_keeps_concurrent_clients_under_lemlists_limit(dynamodb: Any, t
         def worker(count: int) -> None:
             gate = DynamoRateGate(shared, table, key_id_for(key), limit=10)
             client = LemlistClient(
-                key, ClientSettings(base_url=sim.base_url, max_rate_limit_wait=10), gate=gate
+                key,
+                ClientSettings(base_url=sim.base_url, urls=LOCAL_URLS, max_rate_limit_wait=10),
+                gate=gate,
             )
             try:
                 for _ in range(count):

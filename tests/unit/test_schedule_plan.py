@@ -19,6 +19,7 @@ from lemlist_export.schedule_plan import (
     execution_name,
     start_delays,
 )
+from lemlist_export.url_judge import LOCAL_URLS
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
 
 API_KEY = "key-SchedulePlan-0123456789"
@@ -166,7 +167,7 @@ def sim() -> Iterator[LemlistSimulator]:
 
 @pytest.fixture
 def lemlist(sim: LemlistSimulator) -> LemlistClient:
-    return LemlistClient(API_KEY, ClientSettings(base_url=sim.base_url))
+    return LemlistClient(API_KEY, ClientSettings(base_url=sim.base_url, urls=LOCAL_URLS))
 
 
 def test_configured_ids_need_no_lemlist_call(sim: LemlistSimulator, lemlist: LemlistClient) -> None:

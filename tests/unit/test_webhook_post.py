@@ -14,7 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lemlist_export.webhook_post import SIGNATURE_HEADER, WebhookPoster, sign
+from lemlist_export.url_judge import LOCAL_URLS
+from lemlist_export.webhook_post import WebhookPoster
+from lemlist_export.webhook_signature import SIGNATURE_HEADER, is_valid, signature
 from local_stack.webhook_receiver import WebhookReceiver
 
 SIGNING_SECRET = "whsec-test-0123456789abcdef"
@@ -44,19 +46,20 @@ def sleep() -> RecordingSleep:
     return RecordingSleep()
 
 
+NOW = 1_764_547_200  # 2025-12-01T00:00:00Z
+
+
 @pytest.fixture
 def poster(sleep: RecordingSleep) -> WebhookPoster:
-    return WebhookPoster(timeout=1.0, sleep=sleep)
+    return WebhookPoster(timeout=1.0, sleep=sleep, urls=LOCAL_URLS)
 
 
 # -- success, body and signature -----------------------------------------------------------
 
 
 def test_a_200_is_ok_and_the_receiver_gets_the_exact_body_and_headers(receiver, poster, sleep):
-    signature = sign(BODY, SIGNING_SECRET)
-
     result = poster.post(
-        receiver.url(HOOK_PATH), BODY, {SIGNATURE_HEADER: signature, "X-Event": "export.done"}
+        receiver.url(HOOK_PATH), BODY, {"X-Event": "export.done"}, signing_secret=SIGNING_SECRET
     )
 
     assert result.ok
@@ -65,18 +68,71 @@ def test_a_200_is_ok_and_the_receiver_gets_the_exact_body_and_headers(receiver, 
     assert post.path == HOOK_PATH
     assert post.body == BODY
     assert post.headers["content-type"] == "application/json"
-    assert post.headers[SIGNATURE_HEADER.lower()] == signature
+    assert post.headers[SIGNATURE_HEADER.lower()].startswith("t=")
     assert post.headers["x-event"] == "export.done"
     assert post.signature_valid is True
     assert sleep.calls == []
 
 
-def test_sign_is_the_hex_hmac_sha256_of_the_body():
-    expected = hmac.new(SIGNING_SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+def test_without_a_secret_nothing_is_signed(receiver, poster):
+    assert poster.post(receiver.url(HOOK_PATH), BODY).ok
 
-    assert sign(BODY, SIGNING_SECRET) == "sha256=" + expected
-    assert sign(BODY + b" ", SIGNING_SECRET) != sign(BODY, SIGNING_SECRET)
-    assert sign(BODY, SIGNING_SECRET + "x") != sign(BODY, SIGNING_SECRET)
+    [post] = receiver.posts
+    assert SIGNATURE_HEADER.lower() not in post.headers
+    assert post.signature_valid is None
+
+
+def test_the_signature_is_the_hmac_of_timestamp_dot_body_with_the_timestamp_in_the_header():
+    expected = hmac.new(SIGNING_SECRET.encode(), f"{NOW}.".encode() + BODY, hashlib.sha256)
+
+    assert signature(BODY, SIGNING_SECRET, NOW) == f"t={NOW},v1={expected.hexdigest()}"
+
+
+def test_a_signature_checks_out_within_the_tolerance_and_only_then():
+    header = signature(BODY, SIGNING_SECRET, NOW)
+
+    assert is_valid(header, BODY, SIGNING_SECRET, now=NOW)
+    assert is_valid(header, BODY, SIGNING_SECRET, now=NOW + 300)
+    assert is_valid(header, BODY, SIGNING_SECRET, now=NOW - 300)
+    # A recorded post replayed later, or stamped in the future, is refused.
+    assert not is_valid(header, BODY, SIGNING_SECRET, now=NOW + 301)
+    assert not is_valid(header, BODY, SIGNING_SECRET, now=NOW - 301)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda h, b, s: (h, b + b" ", s),  # another body
+        lambda h, b, s: (h, b, s + "x"),  # another secret
+        lambda h, b, s: (h.replace(f"t={NOW}", f"t={NOW + 1}"), b, s),  # the time moved
+        lambda h, b, s: (h.split(",")[1], b, s),  # no timestamp
+        lambda h, b, s: (h.split(",")[0], b, s),  # no signature
+        lambda h, b, s: (f"t={NOW},t={NOW},{h.split(',')[1]}", b, s),  # two timestamps
+        lambda h, b, s: ("", b, s),
+        lambda h, b, s: (None, b, s),
+    ],
+)
+def test_a_tampered_signature_is_refused(tamper):
+    header, body, secret = tamper(signature(BODY, SIGNING_SECRET, NOW), BODY, SIGNING_SECRET)
+
+    assert not is_valid(header, body, secret, now=NOW)
+
+
+def test_the_old_body_only_signature_is_not_accepted():
+    old = "sha256=" + hmac.new(SIGNING_SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+
+    assert not is_valid(old, BODY, SIGNING_SECRET, now=NOW)
+
+
+def test_a_retried_post_is_signed_again_at_its_own_time(scripted, sleep):
+    clock = iter([NOW, NOW + 7])
+    target = serve(scripted, Scripted(503, body=b"busy"))
+    poster = WebhookPoster(sleep=sleep, clock=lambda: next(clock), urls=LOCAL_URLS)
+
+    assert poster.post(target.url, BODY, signing_secret=SIGNING_SECRET).ok
+
+    stamps = [h[SIGNATURE_HEADER.lower()].split(",")[0] for h in target.headers]
+    assert stamps == [f"t={NOW}", f"t={NOW + 7}"]
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -130,13 +186,30 @@ def test_a_429_without_retry_after_is_not_retried(receiver, poster, sleep):
     assert sleep.calls == []
 
 
-def test_plain_http_to_another_host_is_refused_without_a_request(poster, sleep):
-    result = poster.post("http://hooks.example.com/services/T0000/B0000/x", BODY)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/services/T0000/B0000/x",
+        "https://attacker.example\\.hooks.slack.com/services/T0000/B0000/x",
+        "https://user:pw@hooks.slack.com/services/T0000/B0000/x",
+        "https://hooks.slack.com/services/T0000/B0000/x y",
+    ],
+)
+def test_a_url_the_judge_refuses_gets_no_request_and_no_path_in_the_detail(poster, sleep, url):
+    result = poster.post(url, BODY)
 
     assert not result.ok
-    assert result.detail.startswith("refused")
-    assert "hooks.example.com" not in result.detail
+    assert result.detail.startswith("not sent: The URL was refused")
+    assert "T0000" not in result.detail
     assert sleep.calls == []
+
+
+def test_deployed_a_loopback_target_is_refused_without_a_request(receiver, sleep):
+    result = WebhookPoster(sleep=sleep).post(receiver.url(HOOK_PATH), BODY)
+
+    assert not result.ok
+    assert "this machine" in result.detail
+    assert receiver.posts == []
 
 
 def closed_port() -> int:
@@ -170,7 +243,8 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        answer = self.server.next_answer(body)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        answer = self.server.next_answer(body, headers)
         time.sleep(answer.delay)
         self.send_response(answer.status)
         for name, value in answer.headers.items():
@@ -192,6 +266,7 @@ class ScriptedTarget(ThreadingHTTPServer):
     def __init__(self, *answers: Scripted) -> None:
         super().__init__(("127.0.0.1", 0), _ScriptedHandler)
         self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
         self._answers = list(answers)
         self._lock = threading.Lock()
 
@@ -204,9 +279,10 @@ class ScriptedTarget(ThreadingHTTPServer):
         # and socketserver would print the broken pipe in whichever test runs next.
         return None
 
-    def next_answer(self, body: bytes) -> Scripted:
+    def next_answer(self, body: bytes, headers: dict[str, str]) -> Scripted:
         with self._lock:
             self.bodies.append(body)
+            self.headers.append(headers)
             return self._answers.pop(0) if self._answers else Scripted(200, body=b"ok")
 
 
@@ -251,7 +327,7 @@ def test_a_target_slower_than_the_timeout_times_out_and_never_raises(scripted, s
     slow = Scripted(200, body=b"ok", delay=0.6)
     target = serve(scripted, slow, slow)
 
-    result = WebhookPoster(timeout=0.2, sleep=sleep).post(target.url, BODY)
+    result = WebhookPoster(timeout=0.2, sleep=sleep, urls=LOCAL_URLS).post(target.url, BODY)
 
     assert not result.ok
     assert result.detail == "timed out"

@@ -12,6 +12,7 @@ from typing import Any
 
 from .export_record import DELIVERED, ExportRecord
 from .humanize import format_bytes, format_duration
+from .slack_text import escape
 
 _SLACK_TEXT_LIMIT = 3000  # Block Kit section text limit
 
@@ -45,6 +46,7 @@ class Announcement:
         return f"{r.campaign_name} ({r.campaign_id})" if r.campaign_name else r.campaign_id
 
     def headline(self) -> str:
+        """One sentence, as plain text (webhooks); `slack_payload` escapes it for Slack."""
         r = self.record
         if self.delivered:
             return (
@@ -56,27 +58,30 @@ class Announcement:
     # -- Slack -------------------------------------------------------------------------
 
     def slack_payload(self) -> dict[str, Any]:
+        """Block Kit; every text that came from outside is escaped (no mention or link in a
+        campaign name or a failure reason is acted on)."""
         r = self.record
+        campaign = escape(self.campaign)
         if self.delivered:
             title = ":white_check_mark: lemlist export delivered"
             facts = [
-                ("Campaign", self.campaign),
+                ("Campaign", campaign),
                 ("Size", format_bytes(r.bytes)),
                 ("Duration", format_duration(r.duration_seconds())),
-                ("Export", f"`{r.export_id}`"),
+                ("Export", f"`{escape(r.export_id)}`"),
             ]
-            detail = f"*S3 location*\n`{r.s3_uri}`"
+            detail = f"*S3 location*\n`{escape(r.s3_uri or '')}`"
             if self.console_url:
-                detail += f"\n<{self.console_url}|Open in the S3 console>"
+                detail += f"\n<{escape(self.console_url)}|Open in the S3 console>"
         else:
             title = ":x: lemlist export failed"
             facts = [
-                ("Campaign", self.campaign),
-                ("Export", f"`{r.export_id}`"),
+                ("Campaign", campaign),
+                ("Export", f"`{escape(r.export_id)}`"),
                 ("After", format_duration(r.duration_seconds())),
-                ("Reached", _reached(r)),
+                ("Reached", escape(_reached(r))),
             ]
-            detail = f"*Reason*\n{r.failure_reason or 'No reason was recorded.'}"
+            detail = f"*Reason*\n{escape(r.failure_reason or 'No reason was recorded.')}"
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}},
             {
@@ -94,7 +99,7 @@ class Announcement:
                     "elements": [{"type": "mrkdwn", "text": f"sha256 `{r.sha256}`"}],
                 }
             )
-        return {"text": _clip(self.headline()), "blocks": blocks}
+        return {"text": _clip(escape(self.headline())), "blocks": blocks}
 
     # -- generic webhook ---------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from . import secrets
 from .api_auth import UnauthorizedError
 from .errors import ExportError
-from .http_errors import http_error
 from .observability import logger, metrics
 from .start_request import read_json_body
 
@@ -30,9 +29,7 @@ def refuse_before_routing(event: dict[str, Any]) -> dict[str, Any] | None:
         metrics.add_metric(name="Unauthorized", unit=MetricUnit.Count, value=1)
         return plain_response(401, str(exc), {"WWW-Authenticate": "Bearer"})
     except ExportError as exc:
-        error = http_error(exc)
-        logger.error("Cannot check the API token", extra={"reason": error.message})
-        return plain_response(error.status, error.message, error.headers)
+        return credentials_unavailable("the API token", exc)
     body = event.get("body")
     if not body:
         return None
@@ -41,6 +38,16 @@ def refuse_before_routing(event: dict[str, Any]) -> dict[str, Any] | None:
         metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
         return plain_response(problem.status, problem.message)
     return None
+
+
+def credentials_unavailable(what: str, exc: ExportError) -> dict[str, Any]:
+    """A caller not yet authenticated learns only that it should retry: the reason (which
+    secret, which AWS error) goes to the logs."""
+    logger.error(f"Cannot read {what}", extra={"reason": str(exc)})
+    metrics.add_metric(name="CredentialsUnavailable", unit=MetricUnit.Count, value=1)
+    return plain_response(
+        503, "The service is unavailable right now; try again shortly.", {"Retry-After": "5"}
+    )
 
 
 def as_json(event: dict[str, Any]) -> dict[str, Any]:

@@ -1,18 +1,19 @@
 """Per-export callback URLs: where a caller (a Zap, a script) wants the outcome posted too.
 
-Only https URLs on an allowlisted host (the deployment's CallbackHosts, e.g. Zapier's and
-Slack's hook hosts) are accepted, so the API cannot be used to make this stack post to
-arbitrary addresses. A callback URL is a credential: it is stored, never shown or logged.
+Only URLs the judge accepts (https to a public host, deployed) on an allowlisted host (the
+deployment's CallbackHosts, e.g. Zapier's and Slack's hook hosts) are accepted, so the API
+cannot be used to make this stack post to arbitrary addresses. The allowlist is checked on
+the host the judge parsed, which is the host the post will reach. A callback URL is a
+credential: it is stored, never shown or logged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
 
 from .errors import InvalidRequestError, UnsafeUrlError
 from .redaction import register_secret
-from .url_policy import require_safe_url
+from .url_judge import UrlJudge
 
 DEFAULT_HOSTS = ("hooks.zapier.com", "hooks.slack.com")
 
@@ -20,31 +21,34 @@ DEFAULT_HOSTS = ("hooks.zapier.com", "hooks.slack.com")
 @dataclass(frozen=True)
 class CallbackPolicy:
     allowed_hosts: tuple[str, ...] = DEFAULT_HOSTS
+    urls: UrlJudge = field(default_factory=UrlJudge)
 
     @classmethod
-    def from_setting(cls, value: str | None) -> CallbackPolicy:
+    def from_setting(cls, value: str | None, urls: UrlJudge | None = None) -> CallbackPolicy:
         """From the CALLBACK_HOSTS setting: unset means the defaults, empty means none."""
+        judge = urls or UrlJudge()
         if value is None:
-            return cls()
+            return cls(urls=judge)
         hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
-        return cls(hosts)
+        return cls(hosts, judge)
 
     def accept(self, url: str) -> str:
-        """`url` if it may receive this export's outcome, else InvalidRequestError."""
+        """The URL to post this export's outcome to (in the judged form, the only one ever
+        used), or InvalidRequestError."""
         if len(url) > 2048:
             raise InvalidRequestError("callbackUrl is longer than 2048 characters")
         try:
-            origin = require_safe_url(url)
-        except UnsafeUrlError:
-            raise InvalidRequestError("callbackUrl must be an https URL") from None
-        if urlsplit(url).username or urlsplit(url).password:
-            raise InvalidRequestError("callbackUrl must not carry a user name or password")
+            judged = self.urls.judge(url, "callbackUrl")
+        except UnsafeUrlError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        host = judged.host
         if not self.allowed_hosts:
             raise InvalidRequestError("This stack accepts no callbackUrl (CallbackHosts is empty)")
-        if not any(origin.host == h or origin.host.endswith("." + h) for h in self.allowed_hosts):
+        if not any(host == h or host.endswith("." + h) for h in self.allowed_hosts):
             allowed = ", ".join(self.allowed_hosts)
             raise InvalidRequestError(
-                f"callbackUrl's host {origin.host} is not allowed (allowed: {allowed})"
+                f"callbackUrl's host {host} is not allowed (allowed: {allowed})"
             )
         register_secret(url)
-        return url
+        register_secret(judged.url)
+        return judged.url

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from .clock import parse_iso
 from .errors import (
     DownloadIncompleteError,
+    DownloadTooLargeError,
     InvalidTransitionError,
     LemlistProtocolError,
     LemlistTransientError,
@@ -27,8 +28,10 @@ from .errors import (
 )
 from .export_record import DELIVERED, DELIVERING, ExportRecord
 from .export_store import ExportStore
+from .humanize import format_bytes
 from .lemlist_client import LemlistClient
-from .s3_upload import DEFAULT_PART_SIZE, ObjectSpec, stream_to_s3
+from .redaction import register_secret
+from .s3_upload import DEFAULT_PART_SIZE, MIB, ObjectSpec, stream_to_s3
 from .wait_policy import WaitPolicy
 
 _RETRYABLE = (
@@ -63,6 +66,8 @@ class Destination:
     bucket: str
     prefix: str = "exports"
     part_size: int = DEFAULT_PART_SIZE
+    # The largest CSV accepted (MaxDownloadMiB), announced or not.
+    max_bytes: int = 5 * 1024 * MIB
 
 
 def object_key(prefix: str, campaign_id: str, started: datetime, export_id: str) -> str:
@@ -128,10 +133,13 @@ def copy_to_s3(
     )
     if not record.download_url:
         raise LemlistProtocolError(f"No download URL was recorded for export {record.export_id}")
+    _check_size(request.file_size, "lemlist announces", destination.max_bytes)
+    register_secret(record.download_url)  # a safety net: messages show its host only
     with lemlist.open_download(record.download_url) as download:
         expected = (
             request.file_size if request.file_size is not None else download.verifiable_size()
         )
+        _check_size(download.content_length, f"{download.where} announces", destination.max_bytes)
         if expected is None and not download.self_delimiting:
             raise DownloadIncompleteError(
                 "Neither lemlist nor its file server gave the file's size, so a cut download "
@@ -143,9 +151,20 @@ def copy_to_s3(
             target,
             expected_size=expected,
             part_size=destination.part_size,
+            max_size=destination.max_bytes,
             before_commit=lambda: _still_delivering(store, record.export_id),
         )
     return store.mark_delivered(request.export_id, stored)
+
+
+def _check_size(size: int | None, who: str, limit: int) -> None:
+    if size is not None and size > limit:
+        raise DownloadTooLargeError(
+            f"The file {who} is {format_bytes(size)}, over the stack's limit of "
+            f"{format_bytes(limit)} (MaxDownloadMiB); nothing was stored",
+            size=size,
+            limit=limit,
+        )
 
 
 def _still_delivering(store: ExportStore, export_id: str) -> None:

@@ -19,7 +19,7 @@ class DownloadStream:
 
     def __init__(self, response: urllib3.BaseHTTPResponse, where: str) -> None:
         self._response = response
-        self._where = where
+        self.where = where
         self.bytes_read = 0
         length = response.headers.get("Content-Length")
         self.content_length: int | None = int(length) if length and length.isdigit() else None
@@ -41,13 +41,13 @@ class DownloadStream:
             chunk = self._response.read(None if size < 0 else size, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError:
             raise LemlistTransientError(
-                f"The download from {self._where} stalled after {self.bytes_read} bytes"
+                f"The download from {self.where} stalled after {self.bytes_read} bytes"
             ) from None
         except (Urllib3HTTPError, OSError):
             # urllib3 may hold bytes it received but had not handed over yet: count those too.
             received = max(self.bytes_read, self._response.tell())
             raise DownloadIncompleteError(
-                f"The download from {self._where} broke off after {received} bytes"
+                f"The download from {self.where} broke off after {received} bytes"
                 + (f" of {self.content_length}" if self.content_length is not None else "")
             ) from None
         self.bytes_read += len(chunk)

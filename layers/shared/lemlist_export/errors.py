@@ -74,11 +74,20 @@ class LemlistProtocolError(LemlistError):
 
 
 class UnsafeUrlError(ExportError):
-    """A URL we refuse to call: plain http to a non-loopback host, or too many redirects."""
+    """A URL we refuse to call (see `url_judge`), or a download that redirected too often."""
 
 
 class DownloadIncompleteError(ExportError):
     """The CSV stream ended early or its size disagrees with lemlist's `fileSize`."""
+
+
+class DownloadTooLargeError(ExportError):
+    """The CSV is larger than the stack accepts (MaxDownloadMiB): retrying will not help."""
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class DownloadUnavailableError(LemlistError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .export_record import DELIVERED, ExportRecord
+from .lemlist_status import PRIVATE_FIELDS
 
 _HIDDEN = frozenset({"downloadUrl", "callbackUrl", "slackResponseUrl", "expiresAt"})
 _RENAMED = {"failureReason": "error", "failureType": "errorType", "pollCount": "statusChecks"}
@@ -19,6 +20,9 @@ def public_view(record: ExportRecord) -> dict[str, Any]:
     for key, value in record.to_dict().items():
         if key in _HIDDEN:
             continue
+        if key == "lemlistStatus" and isinstance(value, dict):
+            # Records written before lemlist's URL was kept out of this copy still hold it.
+            value = {k: v for k, v in value.items() if k not in PRIVATE_FIELDS}
         view[_RENAMED.get(key, key)] = value
     return view
 

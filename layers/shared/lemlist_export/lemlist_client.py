@@ -1,9 +1,10 @@
 """lemlist API client: the export calls this product depends on, and nothing else.
 
 Every call has a timeout, maps each failure to a typed error (see `errors`), honours
-`Retry-After`, and keeps the API key out of messages. Basic auth (empty user, key as
-password) goes to the configured API origin only; a download on another origin, or a
-redirect to one, is fetched without it.
+`Retry-After`, and keeps the API key out of messages. Every URL is judged by `url_judge`
+and fetched in the form that was judged; Basic auth (empty user, key as password) goes to
+URLs whose origin is the configured API origin, and nowhere else: a download on another
+origin, or a redirect to one, is fetched without it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol, TypeVar
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
@@ -42,7 +43,7 @@ from .lemlist_answers import (
 )
 from .lemlist_status import ExportStatus
 from .redaction import register_secret
-from .url_policy import describe_url, require_safe_url
+from .url_judge import JudgedUrl, UrlJudge
 
 T = TypeVar("T")
 
@@ -81,6 +82,8 @@ class ClientSettings:
     # Extra attempts for idempotent reads after a 5xx, a timeout or a broken connection.
     transient_retries: int = 0
     transient_backoff: float = 0.5
+    # Which URLs may be called: deployed, https to public hosts only.
+    urls: UrlJudge = field(default_factory=UrlJudge)
 
 
 class LemlistClient:
@@ -100,7 +103,8 @@ class LemlistClient:
         register_secret(api_key)
         self._settings = settings or ClientSettings()
         self._base_url = self._settings.base_url.rstrip("/")
-        self._origin = require_safe_url(self._base_url)
+        self._urls = self._settings.urls
+        self._origin = self._urls.judge(self._base_url, "The lemlist API URL").origin
         token = base64.b64encode(f":{api_key}".encode()).decode("ascii")
         self._auth_header = {"Authorization": f"Basic {token}"}
         self._http = http or urllib3.PoolManager(retries=False)
@@ -157,14 +161,14 @@ class LemlistClient:
         Redirects are followed here, one hop at a time, so that each hop's origin decides
         whether the credentials go along.
         """
-        return self._patiently(lambda: self._open_download(url), idempotent=True)
+        first = self._urls.judge(url, "lemlist's download URL")
+        return self._patiently(lambda: self._open_download(first), idempotent=True)
 
-    def _open_download(self, url: str) -> DownloadStream:
-        current = url
+    def _open_download(self, first: JudgedUrl) -> DownloadStream:
+        current = first
         for _ in range(_MAX_REDIRECTS + 1):
-            origin = require_safe_url(current)
             headers = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
-            if origin == self._origin:
+            if current.origin == self._origin:
                 headers.update(self._auth_header)
                 self._gate.acquire()
             response = self._send("GET", current, headers, stream=True)
@@ -173,10 +177,10 @@ class LemlistClient:
                 _discard(response)
                 if not location:
                     raise LemlistProtocolError("The download redirected without a Location")
-                current = urljoin(current, location)
+                current = self._urls.follow(current, location, "The download's redirect")
                 continue
             if response.status == 200:
-                return DownloadStream(response, describe_url(current))
+                return DownloadStream(response, current.shown)
             text = _read_error_text(response)
             self._raise_for(response.status, text, response, not_found=download_not_found)
         raise UnsafeUrlError(f"The download redirected more than {_MAX_REDIRECTS} times")
@@ -186,7 +190,9 @@ class LemlistClient:
     def _get_json(
         self, path: str, *, not_found: Callable[[str], LemlistError], idempotent: bool
     ) -> Any:
-        url = self._base_url + path
+        url = self._urls.judge(self._base_url + path, "A lemlist API URL")
+        if url.origin != self._origin:
+            raise UnsafeUrlError("A lemlist API path left the API origin")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_header}
 
         def once() -> Any:
@@ -223,12 +229,13 @@ class LemlistClient:
                 self._sleep(self._settings.transient_backoff * 2 ** (attempt - 1))
 
     def _send(
-        self, method: str, url: str, headers: dict[str, str], *, stream: bool
+        self, method: str, url: JudgedUrl, headers: dict[str, str], *, stream: bool
     ) -> urllib3.BaseHTTPResponse:
+        """The one place a request leaves: only ever for a judged URL, in its judged form."""
         try:
             return self._http.request(
                 method,
-                url,
+                url.url,
                 headers=headers,
                 timeout=self._timeout,
                 retries=False,
@@ -237,7 +244,7 @@ class LemlistClient:
             )
         except Urllib3HTTPError as exc:
             raise LemlistTransientError(
-                f"lemlist did not answer {method} {describe_url(url)}: {_reason(exc)}"
+                f"{url.shown} did not answer {method}: {_reason(exc)}"
             ) from None
 
     def _raise_for(

@@ -4,6 +4,10 @@ The start endpoint answers a bare status object; the status endpoint wraps it in
 `{"ok": true, "status": {...}}`. A pending status has `id` but no `_id`; a done one adds
 `endedAt`, `fileSize` and `url`, and reports `progress`/`total` as 0, so those two are
 progress hints, never a percentage to trust.
+
+Ids lemlist returns become DynamoDB keys, execution names and S3 key segments: they are
+checked here, before anything uses them. The download URL is kept out of `raw` (it is a
+credential-like link; only the copy step reads it, from `url`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import LemlistProtocolError
+from .identifiers import is_lemlist_id
+
+# Longer names are cut: they travel in records, S3 metadata and Slack messages.
+MAX_NAME_LENGTH = 256
+# Fields of lemlist's status that never leave the copy step.
+PRIVATE_FIELDS = frozenset({"url"})
 
 PENDING = "pending"
 DONE = "done"
@@ -48,12 +58,21 @@ class ExportStatus:
         status = body.get("status")
         if not isinstance(export_id, str) or not export_id:
             raise LemlistProtocolError("lemlist answered an export status without an id")
-        if not isinstance(status, str) or not status:
+        if not is_lemlist_id(export_id):
+            raise LemlistProtocolError(
+                "lemlist answered an export id that is not letters, digits and underscores"
+            )
+        if not isinstance(status, str) or not is_lemlist_id(status):
             raise LemlistProtocolError(f"lemlist answered export {export_id} without a status")
+        answered_campaign = body.get("campaignId")
+        if answered_campaign is not None and answered_campaign != campaign_id:
+            raise LemlistProtocolError(
+                f"lemlist answered about another campaign than {campaign_id} for export {export_id}"
+            )
         return cls(
             export_id=export_id,
-            campaign_id=_text(body.get("campaignId")) or campaign_id,
-            campaign_name=_text(body.get("campaignName")) or "",
+            campaign_id=campaign_id,
+            campaign_name=(_text(body.get("campaignName")) or "")[:MAX_NAME_LENGTH],
             status=status,
             started_at=_text(body.get("startedAt")),
             ended_at=_text(body.get("endedAt")),
@@ -62,7 +81,7 @@ class ExportStatus:
             progress_type=_text(body.get("progressType")),
             file_size=_integer(body.get("fileSize")),
             url=_text(body.get("url")),
-            raw=body,
+            raw={k: v for k, v in body.items() if k not in PRIVATE_FIELDS},
         )
 
 

@@ -1,8 +1,10 @@
 """Where the final announcement goes, read from the notifications secret.
 
 The secret is a JSON object; every key is optional:
-`{"slackWebhookUrl": "...", "webhookUrl": "...", "webhookSigningSecret": "..."}`.
-Webhook URLs are credentials (whoever has one can post), so all three count as secrets.
+`{"slackWebhookUrl": "...", "webhookUrl": "...", "webhookSigningSecret": "...",
+"callbackSigningSecret": "..."}`. Webhook URLs are credentials (whoever has one can post),
+so all of them count as secrets. Callbacks (URLs a caller chose) are signed with their own
+secret, never the webhook's: a callback's receiver must not be able to sign for the webhook.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigurationError, UnsafeUrlError
 from .redaction import register_secret
-from .url_policy import require_safe_url
+from .url_judge import UrlJudge
 
 
 @dataclass(frozen=True)
@@ -21,9 +23,12 @@ class NotificationTargets:
     slack_webhook_url: str | None = None
     webhook_url: str | None = None
     webhook_signing_secret: str | None = None
+    callback_signing_secret: str | None = None
 
     @classmethod
-    def from_secret(cls, secret: str | dict[str, Any] | None) -> NotificationTargets:
+    def from_secret(
+        cls, secret: str | dict[str, Any] | None, urls: UrlJudge | None = None
+    ) -> NotificationTargets:
         if not secret:
             return cls()
         if isinstance(secret, str):
@@ -37,8 +42,10 @@ class NotificationTargets:
             slack_webhook_url=_text(secret, "slackWebhookUrl"),
             webhook_url=_text(secret, "webhookUrl"),
             webhook_signing_secret=_text(secret, "webhookSigningSecret"),
+            callback_signing_secret=_text(secret, "callbackSigningSecret"),
         )
         register_secret(targets.webhook_signing_secret)
+        register_secret(targets.callback_signing_secret)
         for key, value in (
             ("slackWebhookUrl", targets.slack_webhook_url),
             ("webhookUrl", targets.webhook_url),
@@ -46,14 +53,20 @@ class NotificationTargets:
             if value:
                 register_secret(value)
                 try:
-                    require_safe_url(value)
-                except UnsafeUrlError:
-                    raise ConfigurationError(
-                        f"The notifications secret's {key} must be an https URL"
-                    ) from None
+                    (urls or UrlJudge()).judge(value, f"The notifications secret's {key}")
+                except UnsafeUrlError as exc:
+                    raise ConfigurationError(str(exc)) from None
         if targets.webhook_url and not targets.webhook_signing_secret:
             raise ConfigurationError(
                 "The notifications secret sets webhookUrl without webhookSigningSecret"
+            )
+        if (
+            targets.callback_signing_secret
+            and targets.callback_signing_secret == targets.webhook_signing_secret
+        ):
+            raise ConfigurationError(
+                "The notifications secret's callbackSigningSecret must differ from "
+                "webhookSigningSecret"
             )
         return targets
 

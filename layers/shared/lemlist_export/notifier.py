@@ -15,11 +15,12 @@ from typing import Any
 
 from .announcement import Announcement
 from .clock import iso, parse_iso, utc_now
+from .errors import ExportError
 from .export_record import ExportRecord, NotificationOutcome
 from .notification_targets import NotificationTargets
 from .redaction import register_secret
-from .url_policy import origin_of
-from .webhook_post import SIGNATURE_HEADER, PostResult, WebhookPoster, sign
+from .url_judge import LOCAL_URLS
+from .webhook_post import PostResult, WebhookPoster
 
 SLACK = "slack"
 WEBHOOK = "webhook"
@@ -86,17 +87,19 @@ class Notifier:
                 else "not configured"
             )
             plan[WEBHOOK] = (
-                self._signed(announcement, targets.webhook_url)
+                self._signed(announcement, targets.webhook_url, targets.webhook_signing_secret)
                 if targets.webhook_url
                 else "not configured"
             )
         if record.callback_url:
             register_secret(record.callback_url)
             # A Slack incoming webhook wants Slack's format; anything else the JSON payload.
-            if origin_of(record.callback_url).host == "hooks.slack.com":
+            if _host(record.callback_url) == "hooks.slack.com":
                 plan[CALLBACK] = self._slack(announcement, record.callback_url)
             else:
-                plan[CALLBACK] = self._signed(announcement, record.callback_url)
+                plan[CALLBACK] = self._signed(
+                    announcement, record.callback_url, targets.callback_signing_secret
+                )
         return plan
 
     def _slack(
@@ -108,13 +111,21 @@ class Notifier:
         body = json.dumps(payload).encode()
         return lambda: self.poster.post(url, body)
 
-    def _signed(self, announcement: Announcement, url: str) -> Callable[[], PostResult]:
-        """The webhook payload, signed when the stack has a signing secret."""
+    def _signed(
+        self, announcement: Announcement, url: str, secret: str | None
+    ) -> Callable[[], PostResult]:
+        """The webhook payload, signed with `secret` if there is one."""
         body = json.dumps(announcement.webhook_payload(iso(utc_now()))).encode()
         headers = {"X-Lemlist-Export-Event": announcement.event}
-        if self.targets.webhook_signing_secret:
-            headers[SIGNATURE_HEADER] = sign(body, self.targets.webhook_signing_secret)
-        return lambda: self.poster.post(url, body, headers)
+        return lambda: self.poster.post(url, body, headers, signing_secret=secret)
+
+
+def _host(url: str) -> str | None:
+    """The host a URL reaches (judged like any URL: the poster refuses what this refuses)."""
+    try:
+        return LOCAL_URLS.judge(url).host
+    except ExportError:
+        return None
 
 
 def _already_told(record: ExportRecord, target: str) -> bool:

@@ -60,6 +60,7 @@ def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> 
         base_url=settings.lemlist_api_url(),
         max_rate_limit_wait=max_rate_limit_wait,
         transient_retries=transient_retries,
+        urls=settings.url_judge(),
     )
     return _lemlist(
         secrets.lemlist_api_key(),
@@ -101,7 +102,7 @@ def poster() -> WebhookPoster:
 
 @cache
 def _poster() -> WebhookPoster:
-    return WebhookPoster()
+    return WebhookPoster(urls=settings.url_judge())
 
 
 def finish(export_id: str, failure: Failure | None = None) -> ExportRecord:

@@ -18,7 +18,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import DownloadIncompleteError, StorageError, StorageTransientError
+from .errors import (
+    DownloadIncompleteError,
+    DownloadTooLargeError,
+    StorageError,
+    StorageTransientError,
+)
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's floor for every part but the last
@@ -68,20 +73,22 @@ def stream_to_s3(
     *,
     expected_size: int | None,
     part_size: int = DEFAULT_PART_SIZE,
+    max_size: int | None = None,
     before_commit: Callable[[], None] | None = None,
 ) -> StoredObject:
     """Copy `source` to `target`, hashing and counting on the way; see the module doc.
 
+    `max_size` bounds a stream whose size nobody announced (it is read until it ends).
     `before_commit` runs after the whole stream was read and checked, just before the object
     becomes visible; raising there abandons the copy (used to re-check the export's record).
     """
     commit = before_commit or (lambda: None)
-    part_size = part_size_for(expected_size, part_size)
+    part_size = part_size_for(expected_size if expected_size is not None else max_size, part_size)
     digest = hashlib.sha256()
     first = _read_part(source, part_size)
     total = len(first)
     digest.update(first)
-    _check_not_over(total, expected_size)
+    _check_not_over(total, expected_size, max_size)
 
     if len(first) < part_size:
         _check_complete(total, expected_size)
@@ -117,7 +124,7 @@ def stream_to_s3(
             chunk = _read_part(source, part_size)
             total += len(chunk)
             digest.update(chunk)
-            _check_not_over(total, expected_size)
+            _check_not_over(total, expected_size, max_size)
         _check_complete(total, expected_size)
         commit()
         with _s3_errors("CompleteMultipartUpload"):
@@ -151,7 +158,14 @@ def _read_part(source: ByteSource, size: int) -> bytearray:
     return buffer
 
 
-def _check_not_over(total: int, expected: int | None) -> None:
+def _check_not_over(total: int, expected: int | None, limit: int | None) -> None:
+    if limit is not None and total > limit:
+        raise DownloadTooLargeError(
+            f"The download passed the stack's limit of {limit} bytes (MaxDownloadMiB); "
+            "nothing was stored",
+            size=total,
+            limit=limit,
+        )
     if expected is not None and total > expected:
         raise DownloadIncompleteError(
             f"The download is larger than the {expected} bytes lemlist announced; "

@@ -15,7 +15,7 @@ from .aws_errors import is_transient
 from .errors import AwsTransientError, ConfigurationError
 from .notification_targets import NotificationTargets
 from .redaction import register_secret
-from .settings import optional, required
+from .settings import optional, required, url_judge
 
 CACHE_SECONDS = 300
 
@@ -68,7 +68,7 @@ def notification_targets() -> NotificationTargets:
     name = optional("NOTIFICATIONS_SECRET")
     if not name:
         return NotificationTargets()
-    return NotificationTargets.from_secret(read_secret(name))
+    return NotificationTargets.from_secret(read_secret(name), url_judge())
 
 
 def _transient(cause: BaseException | None) -> bool:

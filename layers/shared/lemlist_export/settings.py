@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from .errors import ConfigurationError
 from .lemlist_client import DEFAULT_API_URL
 from .s3_upload import DEFAULT_PART_SIZE, MIB
+from .url_judge import UrlJudge
 from .wait_policy import WaitPolicy
 
 
@@ -79,3 +80,14 @@ def retention_days(environ: Mapping[str, str] = os.environ) -> int:
 
 def part_size(environ: Mapping[str, str] = os.environ) -> int:
     return integer("UPLOAD_PART_SIZE_MIB", DEFAULT_PART_SIZE // MIB, environ) * MIB
+
+
+def max_download_bytes(environ: Mapping[str, str] = os.environ) -> int:
+    """The largest CSV the stack downloads (MaxDownloadMiB), announced by lemlist or not."""
+    return max(1, integer("MAX_DOWNLOAD_MIB", 5120, environ)) * MIB
+
+
+def url_judge(environ: Mapping[str, str] = os.environ) -> UrlJudge:
+    """Which URLs may be called. `ALLOW_LOCAL_URLS=true` (plain http and loopback hosts) is
+    set by the local stack only; the template never sets it."""
+    return UrlJudge(allow_local=environ.get("ALLOW_LOCAL_URLS", "").strip().lower() == "true")

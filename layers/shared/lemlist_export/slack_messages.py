@@ -7,7 +7,6 @@ Every text is clipped to Block Kit's limits, whatever lemlist or a failure put i
 
 from __future__ import annotations
 
-import re
 from datetime import UTC
 from typing import Any
 
@@ -15,6 +14,7 @@ from .announcement import Announcement
 from .clock import parse_iso
 from .export_record import DELIVERING, PENDING, ExportRecord
 from .humanize import format_bytes
+from .slack_text import escape as _escape
 
 DEFAULT_COMMAND = "/lemlist-export"
 EPHEMERAL = "ephemeral"
@@ -27,9 +27,6 @@ _HEADER_TEXT_MAX = 150
 _FALLBACK_TEXT_MAX = 3000
 _EXAMPLE_CAMPAIGN = "cam_A1B2C3D4E5F6G7H8I9"
 _EXAMPLE_EXPORT = "axp_Vv6lJOc8NlVVmDud5"
-# `<` and `>` delimit links and mentions (`<!channel>`) and `&` starts an entity: text from
-# elsewhere is escaped, except the entities Slack already escaped it with.
-_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
 
 Message = dict[str, Any]
 
@@ -158,10 +155,6 @@ def _slack_date(iso_time: str) -> str:
         return _escape(iso_time)
     utc = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time_secs}}|{utc}>"
-
-
-def _escape(text: str) -> str:
-    return _BARE_AMPERSAND.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _message(response_type: str, text: str, blocks: list[dict[str, Any]]) -> Message:

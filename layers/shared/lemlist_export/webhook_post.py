@@ -1,14 +1,12 @@
 """POST a JSON body to a webhook (Slack, Zapier, a callback URL), politely and safely.
 
-A webhook URL is a credential, so it never appears in what this returns. Plain http is
-refused except for loopback hosts; redirects are not followed (no webhook we post to
-redirects, and following one could hand the payload to another host).
+A webhook URL is a credential, so it never appears in what this returns. Every URL is
+judged by `url_judge` and posted to in its judged form; redirects are not followed (no
+webhook we post to redirects, and following one could hand the payload to another host).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,20 +16,14 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from .errors import UnsafeUrlError
 from .lemlist_answers import error_text, parse_retry_after
-from .url_policy import require_safe_url
-
-SIGNATURE_HEADER = "X-Lemlist-Export-Signature"
+from .url_judge import UrlJudge
+from .webhook_signature import SIGNATURE_HEADER, signature
 
 
 @dataclass(frozen=True)
 class PostResult:
     ok: bool
     detail: str
-
-
-def sign(body: bytes, secret: str) -> str:
-    """`sha256=<hex HMAC-SHA256 of the body>`, as receivers recompute it."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class WebhookPoster:
@@ -42,30 +34,44 @@ class WebhookPoster:
         timeout: float = 5.0,
         max_retry_wait: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        urls: UrlJudge | None = None,
     ) -> None:
+        self._urls = urls or UrlJudge()
+        self._clock = clock
         self._http = http or urllib3.PoolManager(retries=False)
         self._timeout = urllib3.Timeout(connect=3.05, read=timeout)
         self._max_retry_wait = max_retry_wait
         self._sleep = sleep
 
-    def post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> PostResult:
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        signing_secret: str | None = None,
+    ) -> PostResult:
         """Two attempts at most: the second after a 429 (if Retry-After is short), a 5xx or
-        a network failure."""
+        a network failure. With `signing_secret`, each attempt is signed when it is sent."""
         try:
-            require_safe_url(url)
-        except UnsafeUrlError:
-            return PostResult(False, "refused: the URL is not https")
+            target = self._urls.judge(url, "The URL").url
+        except UnsafeUrlError as exc:
+            return PostResult(False, f"not sent: {exc}")
         all_headers = {"Content-Type": "application/json", **(headers or {})}
-        result, wait = self._attempt(url, body, all_headers)
+        result, wait = self._attempt(target, body, all_headers, signing_secret)
         if result.ok or wait is None:
             return result
         self._sleep(wait)
-        return self._attempt(url, body, all_headers)[0]
+        return self._attempt(target, body, all_headers, signing_secret)[0]
 
     def _attempt(
-        self, url: str, body: bytes, headers: dict[str, str]
+        self, url: str, body: bytes, headers: dict[str, str], signing_secret: str | None
     ) -> tuple[PostResult, float | None]:
         """The result, and how long to wait before a retry (None: do not retry)."""
+        if signing_secret:
+            stamp = int(self._clock())
+            headers = {**headers, SIGNATURE_HEADER: signature(body, signing_secret, stamp)}
         try:
             response = self._http.request(
                 "POST",

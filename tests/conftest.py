@@ -17,6 +17,7 @@ from lemlist_export.redaction import forget_secrets
 from local_stack.lemlist_simulator import LemlistSimulator
 from local_stack.stack import LocalStack, StackOptions
 from local_stack.webhook_receiver import LocalNotificationTargets
+from tests.lookalike import LookalikeServer, running_lookalike
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -60,6 +61,13 @@ def targets() -> Iterator[LocalNotificationTargets]:
     targets = LocalNotificationTargets().start()
     yield targets
     targets.stop()
+
+
+@pytest.fixture
+def lookalike() -> Iterator[LookalikeServer]:
+    """An attacker's server on loopback that records whatever reaches it."""
+    with running_lookalike() as server:
+        yield server
 
 
 StackFactory = Callable[..., LocalStack]

@@ -151,7 +151,9 @@ class ApiApp:
             return Response.empty(401)
         if kind == "blobs" or export.plan.download == "direct":
             return Response.csv(export.csv)
-        if export.plan.download == "redirect":
+        if export.plan.redirect_location is not None:
+            target = self._crafted(export.plan.redirect_location, export)
+        elif export.plan.download == "redirect":
             target = f"{self._origins.storage_origin}/exports/{export.storage_token}.csv"
         else:
             target = f"{self._origins.api_base}/files/blobs/{export.storage_token}.csv"
@@ -170,7 +172,24 @@ class ApiApp:
         return Response.json(200, body)
 
     def _status_document(self, export: SimExport) -> dict[str, object]:
-        return documents.export_status(export, self._state.clock, self._origins.api_base)
+        document = documents.export_status(export, self._state.clock, self._origins.api_base)
+        if export.status != "pending" and export.plan.download_url is not None:
+            # A look-alike may put its link in an error status too.
+            document["url"] = self._crafted(export.plan.download_url, export)
+        if not export.plan.announce_size:
+            document.pop("fileSize", None)
+        return document
+
+    def _crafted(self, template: str, export: SimExport) -> str:
+        """A URL a look-alike lemlist would send (ExportPlan.download_url, redirect_location)."""
+        api, storage = self._origins.api_base, self._origins.storage_origin
+        return template.format(
+            api=api,
+            api_authority=api.split("/")[2],
+            storage=storage,
+            storage_authority=storage.split("/")[2],
+            file=export.file_name,
+        )
 
 
 def _has_status(campaign: Campaign, status: str | None) -> bool:

@@ -39,6 +39,14 @@ class ExportPlan:
     download_requires_auth: bool = False
     # lemlist: the file must be downloaded within 24 hours of being done.
     file_available_for_seconds: float = 86400.0
+    # Whether the done status gives fileSize (lemlist documents it; a client must cope
+    # without it all the same).
+    announce_size: bool = True
+    # A look-alike lemlist: the done status's `url`, or the download's redirect `Location`,
+    # crafted from a template with {api} (the API base URL), {api_authority} (its host:port),
+    # {storage} (the storage origin), {storage_authority} and {file} (the file name).
+    download_url: str | None = None
+    redirect_location: str | None = None
 
     def __post_init__(self) -> None:
         if self.pending_polls < 0:

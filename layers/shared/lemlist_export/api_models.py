@@ -24,7 +24,7 @@ class StartExportBody(BaseModel):
         description=(
             "Optional https URL on an allowed host (e.g. a Zapier catch hook) that also gets "
             "the final outcome: the stack's webhook payload, signed when the stack has a "
-            "webhookSigningSecret (Slack's message format for hooks.slack.com)."
+            "callbackSigningSecret (Slack's message format for hooks.slack.com)."
         ),
         examples=["https://hooks.zapier.com/hooks/catch/123456/abcdef/"],
     )

@@ -14,6 +14,7 @@ import pytest
 from lemlist_export.announcement import Announcement
 from lemlist_export.callbacks import CallbackPolicy
 from lemlist_export.errors import (
+    ConfigurationError,
     DownloadIncompleteError,
     DownloadTooLargeError,
     InvalidRequestError,
@@ -24,6 +25,7 @@ from lemlist_export.export_record import ExportRecord
 from lemlist_export.export_views import public_view
 from lemlist_export.lemlist_client import ClientSettings, LemlistClient
 from lemlist_export.lemlist_status import ExportStatus
+from lemlist_export.notification_targets import NotificationTargets
 from lemlist_export.s3_upload import MIB, ObjectSpec, stream_to_s3
 from lemlist_export.url_judge import LOCAL_URLS
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, ExportPlan, Fault, LemlistSimulator
@@ -306,3 +308,25 @@ def test_the_public_view_never_shows_a_download_url() -> None:
 
     assert "api/files" not in view
     assert '"status": "error"' in view
+
+
+# -- The notifications secret: one judge, two signing secrets ---------------------------------
+
+
+def test_a_crafted_webhook_url_in_the_secret_is_refused_without_showing_it() -> None:
+    url = "https://evil.example\\@hooks.zapier.com/hooks/catch/1/SECRETPATH/"
+
+    with pytest.raises(ConfigurationError) as raised:
+        NotificationTargets.from_secret({"webhookUrl": url, "webhookSigningSecret": "s" * 32})
+
+    assert "webhookUrl was refused" in str(raised.value)
+    assert "SECRETPATH" not in str(raised.value)
+
+
+def test_the_callback_and_webhook_signing_secrets_must_differ() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        NotificationTargets.from_secret(
+            {"webhookSigningSecret": "same-" * 8, "callbackSigningSecret": "same-" * 8}
+        )
+
+    assert "must differ" in str(raised.value)

@@ -4,13 +4,14 @@
 PYTHON ?= python3
 VENV := .venv
 TOOLS := .tools-venv
+SECURITY := .security-venv
 PY := $(VENV)/bin/python
 # sam and cfn-lint need a region; no credentials are used.
 TOOLS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run serve openapi test lint validate bench build clean
+.PHONY: setup run serve openapi test lint validate security bench build clean
 
-setup: $(VENV)/.installed $(TOOLS)/.installed
+setup: $(VENV)/.installed $(TOOLS)/.installed $(SECURITY)/.installed
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,11 @@ $(VENV)/.installed: requirements-dev.txt
 $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+$(SECURITY)/.installed: requirements-security.txt
+	$(PYTHON) -m venv $(SECURITY)
+	$(SECURITY)/bin/pip install --quiet --disable-pip-version-check -r requirements-security.txt
 	touch $@
 
 ## run: one complete export on the embedded stack (flags: make run ARGS="--json ...")
@@ -34,8 +40,8 @@ serve: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(PY) -m local_stack openapi
 
-## test: lint, template checks and the whole test-suite
-test: setup lint validate
+## test: lint, template checks, security scans and the whole test-suite
+test: setup lint validate security
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -45,6 +51,18 @@ lint: $(VENV)/.installed
 validate: $(TOOLS)/.installed
 	$(TOOLS_ENV) $(TOOLS)/bin/cfn-lint template.yaml
 	$(TOOLS_ENV) $(TOOLS)/bin/sam validate --lint --template template.yaml
+
+## security: checkov on the template (skips and their reasons: .checkov.yaml and the
+## resources' Metadata), bandit on the Lambda code (medium and high severity fail)
+security: $(SECURITY)/.installed
+	rm -f $(SECURITY)/checkov.json
+	$(SECURITY)/bin/checkov --config-file .checkov.yaml -f template.yaml --framework cloudformation \
+		--skip-download --compact --quiet -o cli -o json --output-file-path console,$(SECURITY)/checkov.json
+	@# checkov exits 0 when it cannot parse the template: a scan of nothing must fail too.
+	$(SECURITY)/bin/python -c 'import json, sys; s = json.load(open(sys.argv[1])).get("summary", {}); \
+		sys.exit(f"checkov scanned nothing: {s}" if s.get("parsing_errors") or not s.get("resource_count") else 0)' \
+		$(SECURITY)/checkov.json
+	$(SECURITY)/bin/bandit -r functions layers -ll
 
 ## bench: memory and polling benchmarks, each against a reference in the same run
 bench: $(VENV)/.installed
@@ -57,4 +75,4 @@ build: $(TOOLS)/.installed
 	PYENV_VERSION=3.13.0:3.11.7 $(TOOLS_ENV) $(TOOLS)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(SECURITY) .aws-sam .local .pytest_cache .ruff_cache

@@ -83,17 +83,29 @@ def create_bucket(aws: EmbeddedAws, name: str, props: dict[str, Any]) -> None:
             Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
         )
     lifecycle = props.get("LifecycleConfiguration")
-    if lifecycle:
-        rules = [
-            {
-                "ID": rule["Id"],
-                "Status": rule["Status"],
-                "Filter": {"Prefix": rule.get("Prefix", "")},
-                "AbortIncompleteMultipartUpload": rule["AbortIncompleteMultipartUpload"],
-            }
-            for rule in lifecycle["Rules"]
-        ]
+    # A rule behind a false condition (AWS::NoValue) is already gone from the list.
+    if lifecycle and lifecycle.get("Rules"):
+        rules = [lifecycle_rule(rule) for rule in lifecycle["Rules"]]
         s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+
+
+def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule as the S3 API takes it (the actions the template uses)."""
+    actions = {"AbortIncompleteMultipartUpload", "ExpirationInDays"}
+    unknown = set(rule) - actions - {"Id", "Status", "Prefix"}
+    if unknown:
+        raise ValueError(f"The local stack cannot apply lifecycle rule keys {sorted(unknown)}")
+    translated: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        translated["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(days)}
+    if "ExpirationInDays" in rule:
+        translated["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    return translated
 
 
 def apply_bucket_policy(aws: EmbeddedAws, props: dict[str, Any]) -> None:

@@ -51,8 +51,13 @@ def test_the_bucket_is_encrypted_private_and_sweeps_abandoned_uploads(
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
     assert all(props["PublicAccessBlockConfiguration"].values())
     assert len(props["PublicAccessBlockConfiguration"]) == 4
-    (lifecycle,) = props["LifecycleConfiguration"]["Rules"]
+    (lifecycle,) = [
+        rule
+        for rule in props["LifecycleConfiguration"]["Rules"]
+        if "AbortIncompleteMultipartUpload" in rule
+    ]
     assert lifecycle["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    assert "Prefix" not in lifecycle  # every abandoned upload, whatever its key
     assert bucket["DeletionPolicy"] == "Retain"  # the data outlives the stack
 
 

@@ -213,3 +213,13 @@ def test_a_redirect_the_judge_refuses_names_the_redirect(location, reason):
 )
 def test_a_url_is_shown_as_scheme_and_host_only(url, shown):
     assert describe_url(url) == shown
+
+
+@pytest.mark.parametrize("location", ["https://api.lemlist.com[", "https://[::1", "//[x"])
+def test_a_redirect_that_cannot_be_parsed_is_refused_not_crashed_on(location):
+    current = DEPLOYED.judge("https://api.lemlist.com/api/files/exports.csv")
+
+    with pytest.raises(UnsafeUrlError) as raised:
+        DEPLOYED.follow(current, location)
+
+    assert "cannot be parsed" in str(raised.value)

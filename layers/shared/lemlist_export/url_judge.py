@@ -101,7 +101,13 @@ class UrlJudge:
         """Where a redirect's `Location` leads from `current`, judged like any URL."""
         try:
             text = _screened(location)
-            return self._judge(urljoin(current.url, text))
+            try:
+                # Only builds a candidate (relative references, dot segments); the candidate
+                # is then judged like any URL, so this parser decides nothing.
+                candidate = urljoin(current.url, text)
+            except ValueError:  # e.g. an unclosed IPv6 bracket
+                raise UnsafeUrlError("it cannot be parsed") from None
+            return self._judge(candidate)
         except UnsafeUrlError as exc:
             raise UnsafeUrlError(f"{what} was refused: {exc}") from None
 

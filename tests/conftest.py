@@ -70,6 +70,35 @@ def lookalike() -> Iterator[LookalikeServer]:
         yield server
 
 
+SCRATCH_BUCKET = "scratch-bucket"
+
+
+@pytest.fixture
+def scratch_s3() -> Iterator[Any]:
+    """An S3 client of the embedded AWS with an empty bucket SCRATCH_BUCKET, removed after."""
+    from local_stack.stack import embedded
+
+    aws, _ = embedded()
+    client = aws.client("s3")
+    client.create_bucket(Bucket=SCRATCH_BUCKET)
+    yield client
+    for upload in client.list_multipart_uploads(Bucket=SCRATCH_BUCKET).get("Uploads", []):
+        client.abort_multipart_upload(
+            Bucket=SCRATCH_BUCKET, Key=upload["Key"], UploadId=upload["UploadId"]
+        )
+    for item in client.list_objects_v2(Bucket=SCRATCH_BUCKET).get("Contents", []):
+        client.delete_object(Bucket=SCRATCH_BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=SCRATCH_BUCKET)
+
+
+def scratch_keys(s3: Any) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=SCRATCH_BUCKET).get("Contents", [])]
+
+
+def scratch_uploads(s3: Any) -> list[Any]:
+    return s3.list_multipart_uploads(Bucket=SCRATCH_BUCKET).get("Uploads", [])
+
+
 StackFactory = Callable[..., LocalStack]
 
 

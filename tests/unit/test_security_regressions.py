@@ -29,7 +29,7 @@ from lemlist_export.notification_targets import NotificationTargets
 from lemlist_export.s3_upload import MIB, ObjectSpec, stream_to_s3
 from lemlist_export.url_judge import LOCAL_URLS
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, ExportPlan, Fault, LemlistSimulator
-from local_stack.stack import embedded
+from tests.conftest import SCRATCH_BUCKET, scratch_keys, scratch_uploads
 from tests.lookalike import LookalikeServer, crafted_urls
 
 API_KEY = "key-security-regressions-0123"
@@ -151,38 +151,27 @@ def test_deployed_a_loopback_download_url_is_refused_without_a_request(
 # -- Lower: no byte cap when the size is unknown ----------------------------------------------
 
 
-@pytest.fixture
-def s3() -> Any:
-    aws, _ = embedded()
-    client = aws.client("s3")
-    client.create_bucket(Bucket="cap-bucket")
-    yield client
-    for item in client.list_objects_v2(Bucket="cap-bucket").get("Contents", []):
-        client.delete_object(Bucket="cap-bucket", Key=item["Key"])
-    client.delete_bucket(Bucket="cap-bucket")
-
-
 @pytest.mark.parametrize("size", [3 * MIB, 13 * MIB], ids=["single put", "multipart"])
-def test_a_download_of_unknown_size_stops_at_the_cap_and_leaves_nothing(s3: Any, size: int):
+def test_a_download_of_unknown_size_stops_at_the_cap_and_leaves_nothing(scratch_s3: Any, size: int):
     with pytest.raises(DownloadTooLargeError) as raised:
         stream_to_s3(
-            s3,
+            scratch_s3,
             io.BytesIO(b"x" * size),
-            ObjectSpec("cap-bucket", "big.csv"),
+            ObjectSpec(SCRATCH_BUCKET, "big.csv"),
             expected_size=None,
             max_size=size - 1,
         )
 
     assert (raised.value.size, raised.value.limit) == (size, size - 1)
-    assert s3.list_objects_v2(Bucket="cap-bucket").get("Contents", []) == []
-    assert s3.list_multipart_uploads(Bucket="cap-bucket").get("Uploads", []) == []
+    assert scratch_keys(scratch_s3) == []
+    assert scratch_uploads(scratch_s3) == []
 
 
-def test_a_download_at_exactly_the_cap_is_stored(s3: Any) -> None:
+def test_a_download_at_exactly_the_cap_is_stored(scratch_s3: Any) -> None:
     stored = stream_to_s3(
-        s3,
+        scratch_s3,
         io.BytesIO(b"x" * 1000),
-        ObjectSpec("cap-bucket", "ok.csv"),
+        ObjectSpec(SCRATCH_BUCKET, "ok.csv"),
         expected_size=None,
         max_size=1000,
     )

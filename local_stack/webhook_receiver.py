@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -26,9 +27,11 @@ TOLERANCE_SECONDS = 300
 
 def signature_is_valid(header: str, body: bytes, secret: str, now: float) -> bool:
     """What a receiver does with `X-Lemlist-Export-Signature` (docs/security.md)."""
-    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    parts = dict(item.strip().split("=", 1) for item in header.split(",") if "=" in item)
     timestamp, given = parts.get("t", ""), parts.get("v1", "")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > TOLERANCE_SECONDS:
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp) or not re.fullmatch(r"[0-9a-f]{64}", given):
+        return False
+    if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
         return False
     signed = timestamp.encode() + b"." + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()

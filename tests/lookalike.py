@@ -26,6 +26,9 @@ class LookalikeServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
+        # Instead of the CSV: a redirect to this URL, or this (status, body).
+        self.redirect_to: str | None = None
+        self.answer: tuple[int, bytes] | None = None
 
     @property
     def authority(self) -> str:
@@ -42,11 +45,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.record(self.path, self.headers.get("Authorization"))
-        self.send_response(200)
+        status, body = self.server.answer or (200, ATTACKER_CSV)
+        self.send_response(302 if self.server.redirect_to else status)
+        if self.server.redirect_to:
+            self.send_header("Location", self.server.redirect_to)
+            body = b""
         self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(ATTACKER_CSV)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(ATTACKER_CSV)
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         return None

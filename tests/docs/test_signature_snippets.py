@@ -76,6 +76,20 @@ def test_security_md_refuses_what_is_not_that_post(signed_post, verify_signature
     assert not verify_signature(old, body, SECRET)
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=\u00b2,v1=" + "0" * 64,
+        "t=" + "9" * 5000 + ",v1=" + "0" * 64,
+        "t=1,v1=\u00e9",
+        "t=,v1=",
+        "=",
+    ],
+)
+def test_security_md_refuses_malformed_headers_without_crashing(verify_signature, header):
+    assert verify_signature(header, BODY, SECRET) is False
+
+
 def run_zap_code(raw_body: str, signature: str | None, secret: str = SECRET) -> dict[str, Any]:
     namespace: dict[str, Any] = {
         "input_data": {"raw_body": raw_body, "signature": signature, "secret": secret}
@@ -107,3 +121,5 @@ def test_the_zapier_code_step_refuses_tampered_replayed_and_unsigned_posts(signe
     assert run_zap_code(body, header, OTHER_SECRET) == {"valid": False}
     assert run_zap_code(body, replayed) == {"valid": False}
     assert run_zap_code(body, None) == {"valid": False}
+    assert run_zap_code(body, "t=\u00b2,v1=" + "0" * 64) == {"valid": False}
+    assert run_zap_code(body, "t=1,v1=\u00e9") == {"valid": False}

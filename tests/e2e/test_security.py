@@ -101,6 +101,28 @@ def test_a_status_url_on_another_host_is_fetched_without_the_key(
     assert body == ATTACKER_CSV
 
 
+def test_a_foreign_hop_bouncing_back_to_the_api_never_carries_the_key(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    targets: LocalNotificationTargets,
+    lookalike: LookalikeServer,
+) -> None:
+    # Found in review: each hop judged alone would have sent the key to an API path another
+    # server chose, and stored lemlist's answer (older /team answers held the key) as the CSV.
+    plan = ExportPlan(pending_polls=0, download_url=f"http://{lookalike.authority}/f")
+    simulator.set_plan(DEFAULT_CAMPAIGN_ID, plan)
+    lookalike.redirect_to = f"{simulator.base_url}/team"
+
+    record = export_to_the_end(stack)
+
+    (team,) = [r for r in simulator.requests if r.route == "team"]
+    assert team.has_auth is False
+    assert stored_keys(stack) == []
+    assert record.status == "failed"
+    assert "refused the download (401)" in (record.failure_reason or "")
+    assert "API key" not in (record.failure_reason or "")
+
+
 # -- Medium: the callbackUrl allowlist bypass ------------------------------------------------
 # tests/e2e/test_http_api.py posts the crafted callback URLs (refused, nothing started); the
 # leak itself needs a host without a port, so it is proven without sockets in

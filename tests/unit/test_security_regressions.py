@@ -17,8 +17,11 @@ from lemlist_export.errors import (
     ConfigurationError,
     DownloadIncompleteError,
     DownloadTooLargeError,
+    DownloadUnavailableError,
     InvalidRequestError,
     LemlistProtocolError,
+    LemlistRequestError,
+    LemlistTransientError,
     UnsafeUrlError,
 )
 from lemlist_export.export_record import ExportRecord
@@ -105,6 +108,55 @@ def test_a_redirect_to_another_origin_is_followed_without_the_key(
         download.read()
 
     assert [seen.authorization for seen in lookalike.seen] == [None]
+
+
+def test_a_foreign_redirect_back_to_the_api_does_not_get_the_key(
+    sim: LemlistSimulator, lookalike: LookalikeServer
+) -> None:
+    # The review's bounce: lemlist's link -> someone else's server -> 302 to an API path of
+    # its choosing. Followed without the key, lemlist refuses it, and nothing is opened.
+    plan = ExportPlan(pending_polls=0, download_url=f"http://{lookalike.authority}/f")
+    sim.set_plan(DEFAULT_CAMPAIGN_ID, plan)
+    lookalike.redirect_to = f"{sim.base_url}/team"
+    client = local_client(sim)
+    status = done_status(client)
+
+    with pytest.raises(LemlistRequestError) as raised:
+        client.open_download(status.url or "")
+
+    (team,) = [r for r in sim.requests if r.route == "team"]
+    assert team.has_auth is False
+    assert "refused the download (401)" in str(raised.value)
+    assert "API key" not in str(raised.value)  # not the key's fault: no advice to change it
+
+
+def test_an_error_from_another_server_says_its_status_not_its_body(
+    sim: LemlistSimulator, lookalike: LookalikeServer
+) -> None:
+    plan = ExportPlan(pending_polls=0, download_url=f"http://{lookalike.authority}/f?sig=1")
+    sim.set_plan(DEFAULT_CAMPAIGN_ID, plan)
+    lookalike.answer = (403, b"<Error><StringToSign>X-Amz-Signature=deadbeef</StringToSign>")
+    client = local_client(sim)
+
+    with pytest.raises(LemlistRequestError) as raised:
+        client.open_download(done_status(client).url or "")
+
+    assert str(raised.value) == f"http://{lookalike.authority} refused the download (403)"
+
+
+@pytest.mark.parametrize(("status", "error"), [(404, "gone"), (503, "answered 503")])
+def test_another_servers_404_is_a_gone_file_and_its_5xx_is_transient(
+    sim: LemlistSimulator, lookalike: LookalikeServer, status: int, error: str
+) -> None:
+    plan = ExportPlan(pending_polls=0, download_url=f"http://{lookalike.authority}/f")
+    sim.set_plan(DEFAULT_CAMPAIGN_ID, plan)
+    lookalike.answer = (status, b"whatever it says")
+    client = local_client(sim)
+
+    with pytest.raises(DownloadUnavailableError if status == 404 else LemlistTransientError) as e:
+        client.open_download(done_status(client).url or "")
+
+    assert error in str(e.value) and "whatever" not in str(e.value)
 
 
 # -- Medium: the callbackUrl allowlist bypass ------------------------------------------------
@@ -273,6 +325,15 @@ def test_ids_lemlist_returns_are_checked_before_use(answer: dict[str, Any], reas
         ExportStatus.from_answer(answer, campaign_id=CAMPAIGN)
 
     assert reason in str(raised.value)
+
+
+@pytest.mark.parametrize("size", ["²", "1" * 40, "-1", "1e3"])
+def test_a_size_that_is_not_a_plain_count_is_ignored_not_crashed_on(size: str) -> None:
+    status = ExportStatus.from_answer(
+        {"id": EXPORT, "status": "done", "fileSize": size}, campaign_id=CAMPAIGN
+    )
+
+    assert status.file_size is None
 
 
 def test_a_long_campaign_name_is_cut() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from lemlist_export.errors import UnsafeUrlError
-from lemlist_export.url_judge import LOCAL_URLS, Origin, UrlJudge, describe_url
+from lemlist_export.url_judge import LOCAL_URLS, Origin, UrlJudge
 
 DEPLOYED = UrlJudge()
 
@@ -111,7 +111,16 @@ def test_a_url_parsers_could_read_two_ways_is_refused_in_both_modes(url, reason)
         ("https://192.168.1.10/x", "private or reserved"),
         ("https://169.254.169.254/latest/meta-data/", "private or reserved"),
         ("https://0.0.0.0/x", "private or reserved"),
-        ("https://[::ffff:127.0.0.1]/x", "private or reserved"),
+        # IPv6 literals embed IPv4 in many ways (mapped, 6to4, NAT64, compatible) that Python
+        # versions classify differently: none is called.
+        ("https://[::ffff:127.0.0.1]/x", "IPv6 address"),
+        ("https://[::a9fe:a9fe]/latest/meta-data/", "IPv6 address"),
+        ("https://[64:ff9b::a00:1]/x", "IPv6 address"),
+        ("https://[2002:a9fe:a9fe::]/x", "IPv6 address"),
+        ("https://[2001:4860:4860::8888]/x", "IPv6 address"),
+        ("https://192.0.2.1/x", "private or reserved"),
+        ("https://240.0.0.1/x", "private or reserved"),
+        ("https://224.0.0.1/x", "private or reserved"),
         ("https://intranet/x", "not a fully qualified host name"),
     ],
 )
@@ -205,14 +214,13 @@ def test_a_redirect_the_judge_refuses_names_the_redirect(location, reason):
             "https://API.lemlist.com/api/files/x.csv?access_token=KEY#frag",
             "https://api.lemlist.com",
         ),
+        ("https://api.lemlist.com:8443/api/files/x.csv", "https://api.lemlist.com:8443"),
         ("http://127.0.0.1:8080/api/team?x=1", "http://127.0.0.1:8080"),
         ("https://hooks.slack.com/services/T0/B0/secret", "https://hooks.slack.com"),
-        ("https://user:pass@api.lemlist.com/x", "(a URL that was refused)"),
-        ("https://evil.example\\@api.lemlist.com/x", "(a URL that was refused)"),
     ],
 )
 def test_a_url_is_shown_as_scheme_and_host_only(url, shown):
-    assert describe_url(url) == shown
+    assert LOCAL_URLS.judge(url).shown == shown
 
 
 @pytest.mark.parametrize("location", ["https://api.lemlist.com[", "https://[::1", "//[x"])

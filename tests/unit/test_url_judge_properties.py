@@ -154,6 +154,12 @@ class _FakeManager(urllib3.PoolManager):
     judge=UrlJudge(),
 )
 @example(first="https://api.lemlist.com/x", hops=["https://api.lemlist.com:0/x"], judge=UrlJudge())
+# A foreign hop bouncing back to an API path of its choosing.
+@example(
+    first="https://storage.example.com/f",
+    hops=["https://api.lemlist.com/api/team"],
+    judge=UrlJudge(),
+)
 @given(
     first=ANY_URL,
     hops=st.lists(st.one_of(ANY_URL, st.sampled_from(["/api/files/x.csv", "//evil.example/x"]))),
@@ -168,9 +174,13 @@ def test_credentials_go_to_the_lemlist_origin_only(
     with contextlib.suppress(ExportError):
         client.open_download(first).close()
 
+    lemlist = ("https", "api.lemlist.com", 443)
+    left = False  # whether the chain has been anywhere else
     for pool, with_credentials in manager.sent:
+        left = left or pool != lemlist
         if with_credentials:
-            assert pool == ("https", "api.lemlist.com", 443)
+            assert pool == lemlist
+            assert not left  # another server chose this hop: it gets no key
 
 
 @settings(max_examples=400, deadline=None)

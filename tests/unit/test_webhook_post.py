@@ -110,9 +110,14 @@ def test_a_signature_checks_out_within_the_tolerance_and_only_then():
         lambda h, b, s: (f"t={NOW},t={NOW},{h.split(',')[1]}", b, s),  # two timestamps
         lambda h, b, s: ("", b, s),
         lambda h, b, s: (None, b, s),
+        # Malformed values a careless parser would crash on, never accept.
+        lambda h, b, s: (f"t=\u00b2,{h.split(',')[1]}", b, s),  # a digit to isdigit, not int
+        lambda h, b, s: ("t=" + "9" * 5000 + "," + h.split(",")[1], b, s),
+        lambda h, b, s: (f"t={NOW},v1=\u00e9" + h.split("=")[-1][1:], b, s),
+        lambda h, b, s: (h.upper(), b, s),
     ],
 )
-def test_a_tampered_signature_is_refused(tamper):
+def test_a_tampered_or_malformed_signature_is_refused(tamper):
     header, body, secret = tamper(signature(BODY, SIGNING_SECRET, NOW), BODY, SIGNING_SECRET)
 
     assert not is_valid(header, body, secret, now=NOW)
@@ -122,6 +127,16 @@ def test_the_old_body_only_signature_is_not_accepted():
     old = "sha256=" + hmac.new(SIGNING_SECRET.encode(), BODY, hashlib.sha256).hexdigest()
 
     assert not is_valid(old, BODY, SIGNING_SECRET, now=NOW)
+
+
+def test_a_long_error_answer_is_read_only_as_far_as_its_detail_needs(scripted, poster):
+    target = serve(scripted, *[Scripted(400, body=b"x" * 2_000_000)] * 2)
+
+    result = poster.post(target.url, BODY)
+
+    assert not result.ok
+    assert result.detail.startswith("answered 400: xxx")
+    assert len(result.detail) < 300
 
 
 def test_a_retried_post_is_signed_again_at_its_own_time(scripted, sleep):

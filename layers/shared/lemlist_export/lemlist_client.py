@@ -22,6 +22,7 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from .download_stream import DownloadStream
 from .errors import (
+    DownloadUnavailableError,
     LemlistAuthError,
     LemlistBadTeamError,
     LemlistError,
@@ -106,6 +107,7 @@ class LemlistClient:
         self._urls = self._settings.urls
         self._origin = self._urls.judge(self._base_url, "The lemlist API URL").origin
         token = base64.b64encode(f":{api_key}".encode()).decode("ascii")
+        register_secret(token)  # the key as it travels is as secret as the key
         self._auth_header = {"Authorization": f"Basic {token}"}
         self._http = http or urllib3.PoolManager(retries=False)
         self._gate = gate or _OpenGate()
@@ -158,17 +160,21 @@ class LemlistClient:
     def open_download(self, url: str) -> DownloadStream:
         """Open the CSV at `url` for streaming; the caller closes it (it is a context manager).
 
-        Redirects are followed here, one hop at a time, so that each hop's origin decides
-        whether the credentials go along.
+        Redirects are followed here, one hop at a time, each hop judged. The credentials go
+        along only while every hop so far was on the API origin: once the chain has left it,
+        a hop back (`Location: https://api.lemlist.com/api/team` from someone else's server)
+        is fetched without them, so no other server can choose what lemlist is asked.
         """
         first = self._urls.judge(url, "lemlist's download URL")
         return self._patiently(lambda: self._open_download(first), idempotent=True)
 
     def _open_download(self, first: JudgedUrl) -> DownloadStream:
         current = first
+        trusted = True  # every hop so far was on the API origin
         for _ in range(_MAX_REDIRECTS + 1):
+            trusted = trusted and current.origin == self._origin
             headers = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
-            if current.origin == self._origin:
+            if trusted:
                 headers.update(self._auth_header)
                 self._gate.acquire()
             response = self._send("GET", current, headers, stream=True)
@@ -181,6 +187,8 @@ class LemlistClient:
                 continue
             if response.status == 200:
                 return DownloadStream(response, current.shown)
+            if not trusted:
+                _raise_for_file_server(response, current.shown)
             text = _read_error_text(response)
             self._raise_for(response.status, text, response, not_found=download_not_found)
         raise UnsafeUrlError(f"The download redirected more than {_MAX_REDIRECTS} times")
@@ -272,6 +280,24 @@ class LemlistClient:
         if status >= 500:
             raise LemlistTransientError(f"lemlist answered {status}{said}", status=status)
         raise LemlistRequestError(f"lemlist answered {status}{said}", status=status)
+
+
+def _raise_for_file_server(response: urllib3.BaseHTTPResponse, shown: str) -> NoReturn:
+    """An error from a server that is not lemlist's API (signed storage a redirect led to):
+    its status only. Its body is not lemlist's words and may quote the signed link; a 401
+    there says nothing about the lemlist key."""
+    status = response.status
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    _discard(response)
+    if status in (404, 410):
+        raise DownloadUnavailableError(
+            f"The export file is gone: {shown} answered {status}", status=status
+        )
+    if status == 429:
+        raise RateLimitedError(f"{shown} is rate limiting the download", retry_after=retry_after)
+    if status >= 500:
+        raise LemlistTransientError(f"{shown} answered {status}", status=status)
+    raise LemlistRequestError(f"{shown} refused the download ({status})", status=status)
 
 
 def _segment(identifier: str) -> str:

@@ -97,6 +97,11 @@ def _integer(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and _is_count(value):
         return int(value)
     return None
+
+
+def _is_count(text: str) -> bool:
+    """ASCII digits, short enough to be a size (`"²".isdigit()` is true, `int("²")` fails)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18

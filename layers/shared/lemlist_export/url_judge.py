@@ -10,9 +10,9 @@ back to the same parts) is the only thing fetched: what was judged is what is re
 Refused, whatever the mode: user info, backslashes, whitespace and control characters,
 non-ASCII in the host part, hosts that are not a plain DNS name or IP address (numeric
 forms such as `2130706433` or `0x7f.1` included), percent-encoding in the host (IPv6 zone
-ids included), private and reserved addresses. Deployed, only https to public hosts is
-accepted; plain http and loopback hosts only when the local stack says so (`allow_local`,
-from `ALLOW_LOCAL_URLS`, which the template never sets).
+ids included), private and reserved addresses, IPv6 literals other than this machine's.
+Deployed, only https to public hosts is accepted; plain http and loopback hosts only when the
+local stack says so (`allow_local`, from `ALLOW_LOCAL_URLS`, which the template never sets).
 """
 
 from __future__ import annotations
@@ -154,22 +154,20 @@ class UrlJudge:
             raise UnsafeUrlError(f"{judged.host} is this machine; only public hosts are called")
         if judged.scheme == "http" and not (local and self.allow_local):
             raise UnsafeUrlError(f"plain http to {judged.host}; only https is called")
+        if local:
+            return
         address = _ip(judged.host)
-        if address is not None and not local and not address.is_global:
+        if isinstance(address, ipaddress.IPv6Address):
+            # No service we call is an IPv6 literal, and IPv6 can embed any IPv4 address
+            # (::ffff:, 6to4, NAT64, Teredo) in ways Python versions classify differently.
+            raise UnsafeUrlError(f"{judged.host} is an IPv6 address; only host names are called")
+        if address is not None and not _public(address):
             raise UnsafeUrlError(f"{judged.host} is a private or reserved address")
-        if address is None and "." not in judged.host and not local:
+        if address is None and "." not in judged.host:
             raise UnsafeUrlError(f"{judged.host} is not a fully qualified host name")
 
 
 LOCAL_URLS = UrlJudge(allow_local=True)
-
-
-def describe_url(url: object) -> str:
-    """A URL fit for a message: scheme and host if it is one we would call, else a phrase."""
-    try:
-        return LOCAL_URLS.judge(url).shown
-    except UnsafeUrlError:
-        return "(a URL that was refused)"
 
 
 def _screened(url: object) -> str:
@@ -213,6 +211,17 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+def _public(address: ipaddress.IPv4Address) -> bool:
+    """Every flag spelled out: which ranges `is_global` covers has changed between Pythons."""
+    return address.is_global and not (
+        address.is_private
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_link_local
+        or address.is_unspecified
+    )
 
 
 def _is_loopback(host: str) -> bool:

@@ -19,6 +19,8 @@ from .lemlist_answers import error_text, parse_retry_after
 from .url_judge import UrlJudge
 from .webhook_signature import SIGNATURE_HEADER, signature
 
+_MAX_ANSWER_BYTES = 4096
+
 
 @dataclass(frozen=True)
 class PostResult:
@@ -81,7 +83,11 @@ class WebhookPoster:
                 timeout=self._timeout,
                 retries=False,
                 redirect=False,
+                preload_content=False,
             )
+            # What a receiver says is only ever a short detail: never read more of it.
+            answer = response.read(_MAX_ANSWER_BYTES)
+            response.release_conn()
         except urllib3.exceptions.NewConnectionError:
             # Checked first: urllib3 makes it a subclass of its TimeoutError.
             return PostResult(False, "could not connect"), 1.0
@@ -91,7 +97,7 @@ class WebhookPoster:
             return PostResult(False, "the connection broke"), 1.0
         if 200 <= response.status < 300:
             return PostResult(True, f"answered {response.status}"), None
-        said = error_text(response.data)
+        said = error_text(answer)
         result = PostResult(False, f"answered {response.status}" + (f": {said}" if said else ""))
         if response.status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 SIGNATURE_HEADER = "X-Lemlist-Export-Signature"
 SCHEME = "v1"
 # How old (or how far in the future) a signed timestamp may be when it is checked.
 TOLERANCE_SECONDS = 300
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_MAC = re.compile(r"[0-9a-f]{64}")
 
 
 def signature(body: bytes, secret: str, timestamp: int) -> str:
@@ -38,13 +41,14 @@ def is_valid(
         name, _, value = item.strip().partition("=")
         fields.setdefault(name, []).append(value)
     stamps = fields.get("t", [])
-    if len(stamps) != 1 or not stamps[0].isdigit():
+    if len(stamps) != 1 or not _TIMESTAMP.fullmatch(stamps[0]):
         return False
     timestamp = int(stamps[0])
     if abs(now - timestamp) > tolerance:
         return False
     expected = _mac(body, secret, timestamp)
-    return any(hmac.compare_digest(expected, given) for given in fields.get(SCHEME, []))
+    given = [mac for mac in fields.get(SCHEME, []) if _MAC.fullmatch(mac)]
+    return any(hmac.compare_digest(expected, mac) for mac in given)
 
 
 def _mac(body: bytes, secret: str, timestamp: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,6 @@ import pytest
 import urllib3
 from slack_sdk.signature import SignatureVerifier
 
-from local_stack.embedded_aws import free_port
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID
 from local_stack.openapi import DOCUMENT
 from tests.conftest import ROOT
@@ -29,11 +29,12 @@ SLACK_SECRET = "serve-test-slack-secret-0123"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment.update(API_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SLACK_SECRET)
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "local_stack", "serve", "--port", str(port)],
+    # Port 0: the server binds a free port itself and its banner names it (a port picked here
+    # and bound there could be taken in between).
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_stack", "serve", "--port", "0"],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,
@@ -42,8 +43,9 @@ def server() -> Iterator[str]:
     )
     assert process.stdout is not None
     banner = process.stdout.readline()
-    assert f"http://127.0.0.1:{port}" in banner, banner + (process.stderr.read() or "")
-    yield f"http://127.0.0.1:{port}"
+    found = re.search(r"http://127\.0\.0\.1:(\d+)", banner)
+    assert found and found.group(1) != "0", banner + (process.stderr.read() or "")
+    yield found.group(0)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
 

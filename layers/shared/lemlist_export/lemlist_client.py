@@ -4,7 +4,7 @@ Every call has a timeout, maps each failure to a typed error (see `errors`), hon
 `Retry-After`, and keeps the API key out of messages. Every URL is judged by `url_judge`
 and fetched in the form that was judged; Basic auth (empty user, key as password) goes to
 URLs whose origin is the configured API origin, and nowhere else: a download on another
-origin, or a redirect to one, is fetched without it.
+origin, or a redirect to one (and every hop after it), is fetched without it.
 """
 
 from __future__ import annotations

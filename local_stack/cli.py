@@ -199,6 +199,14 @@ def local_services(args: argparse.Namespace, api_key: str) -> Iterator[LocalServ
         targets.stop()
 
 
+def shown_path(path: Path) -> str:
+    """A path as the user can type it: relative to the working directory when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _print_human(summary: ExportSummary, posts: list[str], log_path: Path, out: TextIO) -> None:
     lines = []
     if summary.exportId is None:
@@ -224,7 +232,7 @@ def _print_human(summary: ExportSummary, posts: list[str], log_path: Path, out: 
             lines.append(f"  {name:<12} {outcome}")
         for post in posts:
             lines.append(f"  posted       {post}")
-    lines.append(f"  logs         {log_path}")
+    lines.append(f"  logs         {shown_path(log_path)}")
     out.write("\n".join(lines) + "\n")
     out.flush()
 

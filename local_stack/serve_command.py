@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 from typing import TextIO
 
-from .cli import check_lemlist_arguments, running_stack
+from .cli import check_lemlist_arguments, running_stack, shown_path
 from .lemlist_simulator import DEFAULT_CAMPAIGN_ID
 
 
@@ -31,6 +32,16 @@ def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return 1
         lemlist = "embedded simulator" if services.simulated else services.lemlist_url
         receiver = services.targets.receiver
+        # What a second terminal needs, as lines to paste (the docs use these names).
+        exports = [
+            ("API_URL", server.url),
+            ("API_TOKEN", token),
+            ("SLACK_SIGNING_SECRET", slack_secret),
+            ("WEBHOOK_SIGNING_SECRET", services.targets.signing_secret),
+            ("CALLBACK_SIGNING_SECRET", services.targets.callback_signing_secret),
+            ("CALLBACK_URL", receiver.url("/hooks/callback")),
+            ("SLACK_RESPONSE_URL", receiver.url(services.targets.SLACK_RESPONSE_PATH)),
+        ]
         lines = [
             f"lemlist-stats-export API on {server.url}  (Ctrl-C stops it)",
             f"  lemlist               {lemlist}",
@@ -44,12 +55,14 @@ def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"  callback signing key  {services.targets.callback_signing_secret}"
             "   (and its callbackUrl posts with this one)",
             f"  OpenAPI               {server.url}/openapi.json",
-            f"  logs                  {log_path}",
+            f"  logs                  {shown_path(log_path)}",
             "",
-            "Try:",
-            f"  curl -sS -X POST {server.url}/exports -H 'Authorization: Bearer {token}' \\",
-            "       -H 'Content-Type: application/json'"
-            f' -d \'{{"campaignId": "{DEFAULT_CAMPAIGN_ID}"}}\'',
+            "In another terminal, paste these lines first:",
+            *(f"  export {name}={shlex.quote(value)}" for name, value in exports),
+            "",
+            "Then try:",
+            '  curl -sS -X POST "$API_URL/exports" -H "Authorization: Bearer $API_TOKEN"'
+            f""" -d '{{"campaignId": "{DEFAULT_CAMPAIGN_ID}"}}'""",
             "",
         ]
         out.write("\n".join(lines) + "\n")

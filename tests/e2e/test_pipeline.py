@@ -368,7 +368,7 @@ def test_an_unknown_campaign_is_a_404(stack: LocalStack) -> None:
     [
         ("", 400, "must be a JSON object"),
         ("not json", 400, "must be a JSON object"),
-        ("[]", 400, "must be a JSON object"),
+        ("[]", 422, "must be a JSON object"),
         ('{"campaign": "cam_x"}', 422, "campaignId is required"),
         ('{"campaignId": 42}', 422, "campaignId must be a lemlist campaign id"),
         ('{"campaignId": "cam_1/../x"}', 422, "letters, digits and underscores"),

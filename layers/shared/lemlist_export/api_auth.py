@@ -53,8 +53,14 @@ class ApiTokens:
         if not authorization:
             raise UnauthorizedError("Send the API token as 'Authorization: Bearer <token>'")
         scheme, _, presented = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
+        if scheme.lower() != "bearer":
             raise UnauthorizedError("Send the API token as 'Authorization: Bearer <token>'")
+        if not presented.strip():
+            # Typically `-H "Authorization: Bearer $API_TOKEN"` with the variable unset.
+            raise UnauthorizedError(
+                "The bearer token is empty: send 'Authorization: Bearer <token>' "
+                "(a shell variable such as $API_TOKEN that is not set gives this)"
+            )
         candidate = presented.strip().encode()
         # Compare against every token, always, so timing says nothing about which matched.
         matched = False

@@ -22,9 +22,13 @@ def read_json_body(body: str, *, base64_encoded: bool) -> HttpError | None:
     if len(raw) > MAX_BODY_BYTES:
         return HttpError(413, f"The body is over {MAX_BODY_BYTES} bytes")
     try:
-        json.loads(raw.decode("utf-8"))
+        parsed = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         return HttpError(400, "The body is not UTF-8 text")
     except (ValueError, RecursionError):
         return HttpError(400, f"The body must be a JSON object like {_EXAMPLE}")
+    if not isinstance(parsed, dict):
+        # Valid JSON of the wrong shape (an array, a string): the request is understood but
+        # cannot be acted on. Never guess, e.g. by taking an array's first element.
+        return HttpError(422, f"The body must be a JSON object like {_EXAMPLE}")
     return None

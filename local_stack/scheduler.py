@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from lemlist_export.schedule_plan import ScheduledRun, firing_id
+
 from .deploy import Schedule
 from .embedded_aws import ACCOUNT_ID, REGION
 from .lambdas import Invocation
@@ -42,3 +44,10 @@ def fire(stack: LocalStack, name: str | None = None, when: datetime | None = Non
     schedule = find_schedule(stack, name)
     event = json.loads(scheduler_input(schedule, when or datetime.now(UTC)))
     return stack.lambdas.invoke(schedule.function_name, event)
+
+
+def firing_record_id(stack: LocalStack, name: str | None, when: datetime) -> str:
+    """The id a failed firing of the schedule at `when` is recorded under (whether or not
+    it was)."""
+    schedule = find_schedule(stack, name)
+    return firing_id(ScheduledRun.from_event(json.loads(scheduler_input(schedule, when))))

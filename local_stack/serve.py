@@ -12,13 +12,17 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from lemlist_export import errors
+from lemlist_export.errors import ExportError
 
 from .http_api import HttpResponse
 from .openapi import openapi_document
-from .scheduler import UnknownScheduleError, fire
+from .scheduler import UnknownScheduleError, fire, firing_record_id
 from .stack import LocalStack
 
 SCHEDULE_ROUTE = "/_local/schedules/"
@@ -66,15 +70,54 @@ class LocalApiServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def fire_schedule(self, name: str) -> HttpResponse:
-        """Invoke a schedule's target with its input, as EventBridge Scheduler would."""
+    def fire_schedule(self, name: str, when: datetime | None = None) -> HttpResponse:
+        """Invoke a schedule's target with its input, as EventBridge Scheduler would, for the
+        firing scheduled at `when` (default: now; a repeated delivery repeats its time).
+
+        A failed firing answers JSON (never the Lambda error's stack trace): the error's type,
+        the reason the stack recorded and announced, and that record's id, with 502 when
+        lemlist refused (503 when it failed or AWS was busy: worth trying again) and 500 for
+        the stack's own failures (configuration, a bug).
+        """
+        when = when or datetime.now(UTC)
         try:
-            outcome = fire(self.stack, name)
+            outcome = fire(self.stack, name, when)
         except UnknownScheduleError as exc:
             return _json(404, {"message": exc.args[0]})
-        if outcome.error is not None:
-            return _json(500, {"message": outcome.error["errorMessage"], **outcome.error})
-        return _json(200, outcome.payload)
+        if outcome.error is None:
+            return _json(200, outcome.payload)
+        return _json(*self._failed_firing(name, when, outcome.error))
+
+    def _fire_from_request(self, name: str, query: str) -> HttpResponse:
+        """`?scheduledTime=2026-11-29T06:00:00Z` gives the firing's scheduled time."""
+        given = dict(parse_qsl(query)).get("scheduledTime")
+        if not given:
+            return self.fire_schedule(name)
+        try:
+            when = datetime.fromisoformat(given.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return _json(
+                400,
+                {"message": "scheduledTime must be an ISO 8601 time like 2026-11-29T06:00:00Z"},
+            )
+        return self.fire_schedule(name, when if when.tzinfo else when.replace(tzinfo=UTC))
+
+    def _failed_firing(
+        self, name: str, when: datetime, error: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        error_type = str(error.get("errorType") or "Error")
+        body: dict[str, Any] = {
+            "message": str(error.get("errorMessage") or error_type),
+            "errorType": error_type,
+        }
+        try:
+            record = self.stack.store().find(firing_record_id(self.stack, name, when))
+        except ExportError:  # the schedule's input itself is wrong: nothing was recorded
+            record = None
+        if record is not None:
+            body["exportId"] = record.export_id
+            body["message"] = record.failure_reason or body["message"]
+        return _firing_status(error_type), body
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -88,7 +131,7 @@ class LocalApiServer:
             )
         elif request.command == "POST" and parts.path.startswith(SCHEDULE_ROUTE):
             name = parts.path[len(SCHEDULE_ROUTE) :].removesuffix("/run")
-            response = self.fire_schedule(name)
+            response = self._fire_from_request(name, parts.query)
         else:
             assert self.stack.http_api is not None
             headers = dict(request.headers.items())
@@ -116,6 +159,18 @@ class LocalApiServer:
                         self.stack.watchdog.notice(execution["executionArn"])
             except Exception:  # noqa: S112 (a local dev loop: keep watching)
                 continue
+
+
+def _firing_status(error_type: str) -> int:
+    """As the HTTP API answers lemlist's and AWS's troubles: 503 worth retrying, 502 lemlist
+    refused or answered nonsense, 500 anything else (the stack itself)."""
+    error = getattr(errors, error_type, None)
+    if not isinstance(error, type):
+        return 500
+    retryable = (errors.LemlistTransientError, errors.RateLimitedError, errors.AwsTransientError)
+    if issubclass(error, retryable):
+        return 503
+    return 502 if issubclass(error, errors.LemlistError) else 500
 
 
 def _json(status: int, body: Any) -> HttpResponse:

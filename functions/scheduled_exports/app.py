@@ -3,6 +3,11 @@
 Each campaign gets one state machine execution with a name derived from the schedule, the
 firing's time and the campaign, so a firing delivered twice starts nothing twice. The
 executions ask lemlist themselves, spread out and paced by the stack-wide rate gate.
+
+A firing that fails before its exports are all started (lemlist refuses the key or is down,
+a secret cannot be read, a start is refused) is recorded and announced once (see
+`scheduled_failures`), then fails the invocation anyway: Lambda retries it and, at the end,
+keeps it in the FailedInvocationsQueue.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from lemlist_export import runtime, settings
 from lemlist_export.aws_errors import transient_aws_errors
+from lemlist_export.clock import utc_now
 from lemlist_export.observability import logger, metrics, tracer
 from lemlist_export.schedule_plan import (
     ScheduledRun,
@@ -23,6 +29,7 @@ from lemlist_export.schedule_plan import (
     execution_name,
     start_delays,
 )
+from lemlist_export.scheduled_failures import FiringProgress, StackFacts, record_failed_firing
 from lemlist_export.starter import begin_input, execution_arn
 
 # Half the shared lemlist budget for starts; the rest stays for status checks and downloads.
@@ -35,7 +42,21 @@ STARTS_PER_SECOND = 2.5
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run = ScheduledRun.from_event(event)
     logger.append_keys(scheduled_time=run.scheduled_time)
+    progress = FiringProgress()
+    try:
+        summary = _start_exports(run, progress)
+    except Exception as exc:
+        _report_failure(run, exc, progress)
+        raise  # the invocation fails: retried, then kept in the FailedInvocationsQueue
+    started = len(summary["started"])
+    metrics.add_metric(name="ScheduledExports", unit=MetricUnit.Count, value=started)
+    logger.info("Scheduled run", extra=summary)
+    return summary
+
+
+def _start_exports(run: ScheduledRun, progress: FiringProgress) -> dict[str, Any]:
     campaigns = campaigns_to_export(run, runtime.lemlist(max_rate_limit_wait=30))
+    progress.campaigns = campaigns
     waits = settings.wait_policy()
     sfn = runtime.aws("stepfunctions")
     machine = settings.required("STATE_MACHINE_ARN")
@@ -46,6 +67,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         name = execution_name(run, campaign_id)
         if _exists(sfn, machine, name):
             already.append(campaign_id)  # this firing was delivered before
+            progress.started.append(campaign_id)
             continue
         try:
             with transient_aws_errors("Step Functions StartExecution"):
@@ -59,15 +81,43 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise
             already.append(campaign_id)
-    metrics.add_metric(name="ScheduledExports", unit=MetricUnit.Count, value=len(started))
-    summary = {
+        progress.started.append(campaign_id)
+    return {
         "scheduledTime": run.scheduled_time,
         "campaigns": len(campaigns),
         "started": started,
         "alreadyStarted": already,
     }
-    logger.info("Scheduled run", extra=summary)
-    return summary
+
+
+def _report_failure(run: ScheduledRun, error: Exception, progress: FiringProgress) -> None:
+    """Record and announce the failed firing; never hides the error it reports."""
+    metrics.add_metric(name="ScheduledRunsFailed", unit=MetricUnit.Count, value=1)
+    try:
+        record = record_failed_firing(
+            run,
+            error,
+            progress,
+            stack=StackFacts(
+                key_secret=settings.optional("LEMLIST_API_KEY_SECRET") or "(not set)",
+                api_url=settings.lemlist_api_url(),
+            ),
+            store=runtime.store(),
+            notifier=runtime.notifier,
+            retention_days=settings.retention_days(),
+            now=utc_now(),
+        )
+    except Exception:
+        logger.exception("The failed scheduled run could not be recorded or announced")
+        return
+    logger.error(
+        "Scheduled run failed",
+        extra={
+            "export_id": record.export_id,
+            "reason": record.failure_reason,
+            "notified": {name: n.outcome for name, n in record.notifications.items()},
+        },
+    )
 
 
 def _exists(sfn: Any, machine: str, name: str) -> bool:

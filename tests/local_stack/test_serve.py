@@ -125,3 +125,17 @@ def test_the_openapi_document_and_a_schedule_firing(server: str) -> None:
     assert document.status == 200 and document.data.decode() == DOCUMENT.read_text()
     assert fired.status == 200
     assert DEFAULT_CAMPAIGN_ID in fired.json()["started"] + fired.json()["alreadyStarted"]
+
+
+def test_a_schedule_firing_delivered_twice_names_its_scheduled_time(server: str) -> None:
+    run = f"{server}/_local/schedules/default/run?scheduledTime=2026-11-29T06:00:00Z"
+
+    first = request("POST", run)
+    again = request("POST", run)
+    bad = request("POST", f"{server}/_local/schedules/default/run?scheduledTime=yesterday")
+
+    assert first.status == again.status == 200
+    assert first.json()["scheduledTime"] == "2026-11-29T06:00:00Z"
+    assert first.json()["started"] == [DEFAULT_CAMPAIGN_ID]
+    assert again.json()["started"] == [] and again.json()["alreadyStarted"] == [DEFAULT_CAMPAIGN_ID]
+    assert bad.status == 400 and "ISO 8601" in bad.json()["message"]

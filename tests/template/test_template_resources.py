@@ -104,6 +104,8 @@ LEMLIST_KEY = "secretsmanager:GetSecretValue"
         (
             "ScheduledExportsFunction",
             {
+                "dynamodb:PutItem",
+                "dynamodb:GetItem",
                 "dynamodb:UpdateItem",
                 "states:StartExecution",
                 "states:DescribeExecution",
@@ -139,6 +141,29 @@ def test_each_function_gets_only_what_it_uses(
         assert statement["Effect"] == "Allow"
         assert statement["Resource"] != "*"
         assert "*" not in str(statement["Action"])
+
+
+def test_a_failed_firing_can_be_recorded_and_announced(template: Template) -> None:
+    """A firing that fails writes its record in ExportsTable and reads the notification
+    targets (only when the stack has them), like the finish step."""
+    policies = resource(template, "ScheduledExportsFunction")["Properties"]["Policies"]
+    (found,) = policies
+    exports = [
+        s
+        for s in found["Statement"]
+        if isinstance(s, dict) and s.get("Resource") == {"Fn::GetAtt": ["ExportsTable", "Arn"]}
+    ]
+    assert [set(s["Action"]) for s in exports] == [
+        {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}
+    ]
+    (conditional,) = [s["Fn::If"] for s in found["Statement"] if "Fn::If" in s]
+    condition, statement, otherwise = conditional
+    assert condition == "HasNotificationsSecret" and otherwise == {"Ref": "AWS::NoValue"}
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert "${NotificationsSecretName}-??????" in statement["Resource"]["Fn::Sub"]
+    assert resource(template, "ScheduledExportsFunction")["Properties"]["EventInvokeConfig"][
+        "DestinationConfig"
+    ]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]}
 
 
 def test_only_the_delivery_writes_to_s3_and_only_under_the_prefix(template: Template) -> None:

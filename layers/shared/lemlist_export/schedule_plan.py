@@ -94,16 +94,31 @@ def execution_name(run: ScheduledRun, campaign_id: str) -> str:
     unique per (schedule, scheduled time), the rest makes it readable. A campaign id too long
     to fit keeps its head and trades its tail for a hash of the whole id.
     """
-    # The time is hashed normalised: one instant written two ways is still one firing.
-    moment = _parse_time(run.scheduled_time).astimezone(UTC)
-    firing = hashlib.sha256(f"{run.schedule_arn}\n{moment.isoformat()}".encode()).hexdigest()
-    head = f"{_NAME_PREFIX}{firing[:_FIRING_HASH_CHARS]}_{moment:%Y%m%dT%H%M}_"
+    head = firing_id(run) + "_"
     room = MAX_NAME_LENGTH - len(head)
     if len(campaign_id) > room or not is_lemlist_id(campaign_id):
         digest = hashlib.sha256(campaign_id.encode()).hexdigest()[:_CAMPAIGN_HASH_CHARS]
         kept = "".join(c for c in campaign_id if c.isascii() and (c.isalnum() or c == "_"))
         campaign_id = f"{kept[: room - _CAMPAIGN_HASH_CHARS - 1]}_{digest}"
     return head + campaign_id
+
+
+def firing_id(run: ScheduledRun) -> str:
+    """The id of the firing as a whole: `sched_<12 hex of the firing>_<UTC time to the minute>`.
+
+    Every execution name of the firing starts with it followed by `_<campaign id>`, so it is
+    never one of theirs. It keys the firing's own record when the firing fails to start its
+    exports (see `scheduled_failures`).
+    """
+    # The time is hashed normalised: one instant written two ways is still one firing.
+    moment = scheduled_moment(run)
+    firing = hashlib.sha256(f"{run.schedule_arn}\n{moment.isoformat()}".encode()).hexdigest()
+    return f"{_NAME_PREFIX}{firing[:_FIRING_HASH_CHARS]}_{moment:%Y%m%dT%H%M}"
+
+
+def scheduled_moment(run: ScheduledRun) -> datetime:
+    """The firing's scheduled time, in UTC."""
+    return _parse_time(run.scheduled_time).astimezone(UTC)
 
 
 def start_delays(count: int, per_second: float) -> list[int]:

@@ -43,7 +43,7 @@ from lemlist_export.api_start import start_for_api
 from lemlist_export.callbacks import CallbackPolicy
 from lemlist_export.errors import ExportError
 from lemlist_export.export_views import presigned_download, public_view
-from lemlist_export.http_errors import http_error, validation_message
+from lemlist_export.http_errors import campaign_id_hint, http_error, validation_message
 from lemlist_export.observability import logger, metrics, tag_export, tracer
 
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
@@ -89,7 +89,8 @@ persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("COORDINATION_T
                 404: "lemlist has no such campaign",
                 409: "A request with the same Idempotency-Key is still running",
                 413: "Body over 16 KiB",
-                422: "Body fails validation, or Idempotency-Key reused with another body",
+                422: "Body fails validation (a campaign's lemlist URL as campaignId gets the "
+                "id to send), or Idempotency-Key reused with another body",
                 502: "lemlist rejected the stack's API key",
                 503: "lemlist is rate limiting or down: retry after Retry-After",
             }
@@ -146,13 +147,21 @@ def _start(request: dict[str, Any]) -> dict[str, Any]:
     summary="Where an export stands",
     responses={
         200: {"description": "The export", "content": {"application/json": {"model": ExportView}}},
-        **_errors({401: "No or bad token", 404: "No such export", 422: "Malformed export id"}),
+        **_errors(
+            {
+                401: "No or bad token",
+                404: "No such export (for a campaign id, the message points to "
+                "GET /exports?campaignId=)",
+                422: "Malformed export id",
+            }
+        ),
     },
 )
 def get_export(
     exportId: Annotated[str, Path(pattern=LEMLIST_ID)],
 ) -> dict[str, Any]:
-    record = runtime.store().get(exportId)
+    with campaign_id_hint(exportId):
+        record = runtime.store().get(exportId)
     tag_export(record.export_id, record.campaign_id)
     download = presigned_download(runtime.aws("s3"), record, settings.download_url_expiry())
     return {**public_view(record), **(download or {})}

@@ -75,7 +75,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def _answer(command: SlackCommand) -> dict[str, Any]:
-    intent = parse_intent(command.text)
+    intent = parse_intent(command.text, command.command or "/lemlist-export")
     if isinstance(intent, ShowHelp):
         return help_message(command.command or "/lemlist-export")
     if isinstance(intent, ShowStatus):

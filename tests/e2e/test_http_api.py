@@ -246,6 +246,59 @@ def test_unknown_or_malformed_export_ids(stack: LocalStack, path: str, status: i
     assert response.json()["message"]
 
 
+def test_an_unknown_export_id_keeps_the_plain_404(stack: LocalStack) -> None:
+    response = call(stack, "GET", "/exports/axp_DoesNotExist01")
+
+    assert response.status == 404
+    assert response.json() == {"message": "No export axp_DoesNotExist01 is recorded"}
+
+
+@pytest.mark.parametrize("campaign_id", [DEFAULT_CAMPAIGN_ID, "cam_A1B2C3"])
+def test_a_campaign_id_as_export_id_points_to_the_campaigns_exports(
+    stack: LocalStack, campaign_id: str
+) -> None:
+    if campaign_id == DEFAULT_CAMPAIGN_ID:  # a campaign that has exports, too
+        stack.wait_for_end(start(stack).json()["exportId"], timeout=60)
+
+    response = call(stack, "GET", f"/exports/{campaign_id}")
+
+    assert response.status == 404
+    assert response.json() == {
+        "message": f"{campaign_id} is a campaign id; a campaign's exports are at "
+        f"GET /exports?campaignId={campaign_id}"
+    }
+    listed = call(stack, "GET", "/exports", query=f"campaignId={campaign_id}")
+    assert listed.status == 200
+
+
+def test_a_campaign_link_as_campaign_id_is_a_422_naming_the_id_to_send(
+    stack: LocalStack, simulator: LemlistSimulator
+) -> None:
+    link = f"https://app.lemlist.com/teams/tea_XXXX/campaigns/{DEFAULT_CAMPAIGN_ID}/report"
+
+    response = call(stack, "POST", "/exports", {"campaignId": link})
+
+    assert response.status == 422
+    assert response.json()["message"] == (
+        "campaignId must be a lemlist campaign id: letters, digits and underscores, like "
+        f'cam_A1B2C3D4E5F6G7H8I9; this looks like a campaign URL: send "{DEFAULT_CAMPAIGN_ID}"'
+    )
+    assert starts_seen(simulator) == 0
+
+
+def test_a_link_without_one_campaign_id_gets_the_plain_422(
+    stack: LocalStack, simulator: LemlistSimulator
+) -> None:
+    response = call(stack, "POST", "/exports", {"campaignId": "https://app.lemlist.com/campaigns/"})
+
+    assert response.status == 422
+    assert response.json()["message"] == (
+        "campaignId must be a lemlist campaign id: letters, digits and underscores, like "
+        "cam_A1B2C3D4E5F6G7H8I9"
+    )
+    assert starts_seen(simulator) == 0
+
+
 def test_a_campaigns_exports_list_newest_first_in_pages(stack: LocalStack) -> None:
     ids = [start(stack).json()["exportId"] for _ in range(3)]
     for export_id in ids:

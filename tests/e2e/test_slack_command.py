@@ -99,6 +99,91 @@ def test_an_export_from_slack_is_acknowledged_started_and_reported_in_the_channe
     assert record.notifications["slackResponse"].outcome == "sent"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"https://app.lemlist.com/teams/tea_XXXX/campaigns/{DEFAULT_CAMPAIGN_ID}/report",
+        f"<https://app.lemlist.com/campaigns/{DEFAULT_CAMPAIGN_ID}/leads?tab=all&amp;p=2>",
+        f"export <https://app.lemlist.com/campaigns/{DEFAULT_CAMPAIGN_ID}/|Q4 Outreach report>",
+    ],
+    ids=["plain", "slack wrapped", "after export, with a label"],
+)
+def test_a_pasted_campaign_link_starts_an_export_of_its_campaign(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    targets: LocalNotificationTargets,
+    text: str,
+) -> None:
+    answer = slack_post(stack, form(text, response_url(targets)))
+
+    assert answer.status == 200
+    assert answer.json() == {
+        "response_type": "ephemeral",
+        "text": f"Starting an export of `{DEFAULT_CAMPAIGN_ID}`; I'll post here when the CSV "
+        "is in S3.",
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f":hourglass_flowing_sand: Starting an export of "
+                    f"`{DEFAULT_CAMPAIGN_ID}`; I'll post here when the CSV is in S3.",
+                },
+            }
+        ],
+    }
+    started, final = wait_for_replies(targets, 2)
+    (export,) = simulator.exports.values()
+    assert export.campaign_id == DEFAULT_CAMPAIGN_ID  # lemlist was asked for that campaign
+    assert export.id in str(started) and "delivered" in final["text"]
+    record = stack.wait_for_end(export.id, timeout=30)
+    assert record.campaign_id == DEFAULT_CAMPAIGN_ID and record.status == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "<https://app.lemlist.com/teams/tea_XXXX/settings|settings>",
+            "I found no campaign id in that link; type `/lemlist-export cam_…` with the id "
+            "from the campaign's URL.",
+        ),
+        (
+            f"https://example.com/campaigns/{DEFAULT_CAMPAIGN_ID}",
+            "That link is on example.com, not lemlist.com, so I did not read it; to export "
+            f"`{DEFAULT_CAMPAIGN_ID}`, type `/lemlist-export {DEFAULT_CAMPAIGN_ID}`.",
+        ),
+        (
+            f"https://app.lemlist.com/campaigns/{DEFAULT_CAMPAIGN_ID}/vs/cam_Other0000000001",
+            f"That link holds 2 campaign ids (`{DEFAULT_CAMPAIGN_ID}`, `cam_Other0000000001`); "
+            f"type `/lemlist-export` and the one you mean, like "
+            f"`/lemlist-export {DEFAULT_CAMPAIGN_ID}`.",
+        ),
+    ],
+    ids=["no id", "other host", "two ids"],
+)
+def test_a_link_without_one_readable_campaign_id_starts_nothing_and_says_why(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    targets: LocalNotificationTargets,
+    text: str,
+    reason: str,
+) -> None:
+    answer = slack_post(stack, form(text, response_url(targets)))
+
+    assert answer.status == 200
+    message = answer.json()
+    assert message["response_type"] == "ephemeral"
+    assert message["text"] == reason
+    assert message["blocks"][0]["text"]["text"] == f":warning: {reason}"
+    assert "*Usage*" in message["blocks"][1]["text"]["text"]
+    executions = stack.client("stepfunctions").list_executions(
+        stateMachineArn=stack.stack.state_machine_arn
+    )["executions"]
+    assert executions == [] and simulator.exports == {}
+    assert replies(targets) == []
+
+
 def test_a_base64_body_from_api_gateway_verifies_over_the_decoded_bytes(
     stack: LocalStack, targets: LocalNotificationTargets
 ) -> None:

@@ -196,6 +196,238 @@ def test_an_unknown_reason_quotes_little_and_cannot_break_its_code_span() -> Non
     assert intent.reason.count("`") == 2
 
 
+def test_a_campaign_id_given_to_status_points_to_the_export_form() -> None:
+    intent = parse_intent(f"status {CAMPAIGN}")
+    assert intent == Unknown(
+        f"`{CAMPAIGN}` is a campaign id; `status` takes an export id, like `{EXPORT}` (the one "
+        f"the start gave you). To export this campaign, type `/lemlist-export {CAMPAIGN}`."
+    )
+
+
+def test_an_export_id_given_to_export_points_to_status() -> None:
+    for text in (f"export {EXPORT}", f"start {EXPORT}"):
+        assert parse_intent(text) == Unknown(
+            f"`{EXPORT}` is an export id, not a campaign id; to see where it stands, "
+            f"type `/lemlist-export status {EXPORT}`."
+        )
+
+
+def test_a_bare_export_id_in_capitals_is_still_a_status() -> None:
+    assert parse_intent("AXP_Vv6lJOc8NlVVmDud5") == ShowStatus("AXP_Vv6lJOc8NlVVmDud5")
+
+
+def test_reasons_name_the_command_they_are_given() -> None:
+    intent = parse_intent(f"status {CAMPAIGN}", command="/stats-export")
+    assert isinstance(intent, Unknown)
+    assert f"`/stats-export {CAMPAIGN}`" in intent.reason
+    assert "/lemlist-export" not in intent.reason
+
+
+# -- pasted lemlist links ------------------------------------------------------------------
+
+LINK = f"https://app.lemlist.com/teams/tea_XXXX/campaigns/{CAMPAIGN}/report"
+NO_ID_ADVICE = "type `/lemlist-export cam_…` with the id from the campaign's URL."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        LINK,
+        f"https://app.lemlist.com/campaigns/{CAMPAIGN}/report",
+        f"https://app.lemlist.com/campaigns/{CAMPAIGN}",
+        f"https://app.lemlist.com/campaigns/{CAMPAIGN}/",
+        f"https://app.lemlist.com/campaigns/{CAMPAIGN}//",
+        f"https://lemlist.com/campaigns/{CAMPAIGN}",
+        f"https://app.lemlist.com/campaigns/{CAMPAIGN}/leads?tab=all&page=2",
+        f"https://app.lemlist.com/campaigns/{CAMPAIGN}/report#sequence",
+        f"https://app.lemlist.com/campaigns/{CAMPAIGN}?from=cam_Other0000000001",
+        f"https://APP.LEMLIST.COM/campaigns/{CAMPAIGN}",
+        f"HTTPS://App.Lemlist.Com/campaigns/{CAMPAIGN}",
+        f"https://app.lemlist.com:443/campaigns/{CAMPAIGN}",
+        f"https://eu.app.lemlist.com/campaigns/{CAMPAIGN}",
+        f"https://app.lemlist.com/campaigns/{CAMPAIGN}/x/{CAMPAIGN}",
+        f"<{LINK}>",
+        f"<{LINK}|{LINK}>",
+        f"<{LINK}|Q4 Outreach — Démo report>",
+        f"<https://app.lemlist.com/campaigns/{CAMPAIGN}/leads?tab=all&amp;page=2|leads>",
+        f"  <{LINK}|the report>  ",
+        f"`{LINK}`",
+        f'"{LINK}"',
+        f"`<{LINK}>`",
+        f"export {LINK}",
+        f"Export <{LINK}|the report>",
+        f"START: <{LINK}>",
+    ],
+    ids=[
+        "team link",
+        "report link",
+        "no trailing part",
+        "trailing slash",
+        "two trailing slashes",
+        "apex domain",
+        "query",
+        "fragment",
+        "another id in the query",
+        "uppercase host",
+        "uppercase scheme and host",
+        "explicit port",
+        "deeper subdomain",
+        "the same id twice",
+        "slack wrapped",
+        "slack wrapped, url label",
+        "slack wrapped, label with spaces",
+        "slack wrapped, escaped ampersand",
+        "slack wrapped, spaces around",
+        "backticks",
+        "quotes",
+        "backticks around slack link",
+        "after export",
+        "after Export, wrapped",
+        "after START:",
+    ],
+)
+def test_a_pasted_campaign_link_starts_its_campaign(text: str) -> None:
+    assert parse_intent(text) == StartExport(CAMPAIGN)
+
+
+def test_the_id_from_a_link_keeps_its_case() -> None:
+    assert parse_intent("https://app.lemlist.com/campaigns/cam_AbCdEf012") == StartExport(
+        "cam_AbCdEf012"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "https://app.lemlist.com/campaigns/",
+            f"I found no campaign id in that link; {NO_ID_ADVICE}",
+        ),
+        (
+            "<https://app.lemlist.com/teams/tea_XXXX/settings|settings>",
+            f"I found no campaign id in that link; {NO_ID_ADVICE}",
+        ),
+        (
+            f"https://app.lemlist.com/campaigns?campaignId={CAMPAIGN}",
+            f"I found no campaign id in that link; {NO_ID_ADVICE}",
+        ),
+        (
+            "https://app.lemlist.com/campaigns/cam_12-34/report",
+            "`cam_12-34` in that link is not a well-formed campaign id (`cam_` then letters, "
+            f"digits and underscores); {NO_ID_ADVICE}",
+        ),
+        (
+            "https://app.lemlist.com/campaigns/cam_%41B/report",
+            "`cam_%41B` in that link is not a well-formed campaign id",
+        ),
+        (
+            "https://app.lemlist.com/campaigns/cam_/report",
+            "`cam_` in that link is not a well-formed campaign id",
+        ),
+        (
+            f"https://app.lemlist.com/campaigns/{CAMPAIGN}/compare/cam_Other0000000001",
+            f"That link holds 2 campaign ids (`{CAMPAIGN}`, `cam_Other0000000001`); type "
+            f"`/lemlist-export` and the one you mean, like `/lemlist-export {CAMPAIGN}`.",
+        ),
+        (
+            f"https://example.com/campaigns/{CAMPAIGN}",
+            "That link is on example.com, not lemlist.com, so I did not read it; to export "
+            f"`{CAMPAIGN}`, type `/lemlist-export {CAMPAIGN}`.",
+        ),
+        (
+            f"https://app.lemlist.com.example.com/campaigns/{CAMPAIGN}",
+            "That link is on app.lemlist.com.example.com, not lemlist.com",
+        ),
+        (
+            f"https://notlemlist.com/campaigns/{CAMPAIGN}",
+            "That link is on notlemlist.com, not lemlist.com",
+        ),
+        (
+            f"http://app.lemlist.com/campaigns/{CAMPAIGN}",
+            "That link is http, not https, so I did not read it; to export "
+            f"`{CAMPAIGN}`, type `/lemlist-export {CAMPAIGN}`.",
+        ),
+        (
+            f"<http://app.lemlist.com/campaigns/{CAMPAIGN}|app.lemlist.com/campaigns/{CAMPAIGN}>",
+            f"That link is http, not https, so I did not read it; to export `{CAMPAIGN}`",
+        ),
+        (
+            f"app.lemlist.com/campaigns/{CAMPAIGN}",
+            "That link has no `https://`, so I did not read it; to export "
+            f"`{CAMPAIGN}`, type `/lemlist-export {CAMPAIGN}`.",
+        ),
+        (
+            f"https://user:pw@app.lemlist.com/campaigns/{CAMPAIGN}",
+            f"That link was refused: it carries a user name or password; {NO_ID_ADVICE}",
+        ),
+        (
+            f"https://evil.example\\@app.lemlist.com/campaigns/{CAMPAIGN}",
+            f"That link was refused: it contains a backslash; {NO_ID_ADVICE}",
+        ),
+        (
+            f"https://app.lemlist.com\\campaigns\\{CAMPAIGN}",
+            f"That link was refused: it contains a backslash; {NO_ID_ADVICE}",
+        ),
+        (
+            f"<https://app.lemlist.com/campaigns/ {CAMPAIGN}|report>",
+            f"That link was refused: it contains whitespace or a control character; {NO_ID_ADVICE}",
+        ),
+        (
+            f"https://app.lemlist.com:99999/campaigns/{CAMPAIGN}",
+            "That link was refused",
+        ),
+        (
+            f"status {LINK}",
+            f"`status` takes an export id, like `{EXPORT}`, not a link.",
+        ),
+        (
+            f"{LINK} {LINK}",
+            "I don't know what to do with",
+        ),
+    ],
+    ids=[
+        "no id",
+        "slack wrapped, no id",
+        "id only in the query",
+        "bad characters",
+        "percent-encoded",
+        "prefix alone",
+        "two ids",
+        "other host",
+        "lemlist as a subdomain of another host",
+        "lemlist as a suffix of another name",
+        "http",
+        "http, slack wrapped",
+        "no scheme",
+        "user info",
+        "backslash before @",
+        "backslashes as separators",
+        "whitespace",
+        "port out of range",
+        "status with a link",
+        "two links",
+    ],
+)
+def test_a_link_without_one_readable_campaign_id_says_why_and_what_to_type(
+    text: str, reason: str
+) -> None:
+    intent = parse_intent(text)
+    assert isinstance(intent, Unknown)
+    assert reason in intent.reason
+
+
+def test_a_refused_link_never_suggests_an_id_read_past_the_refusal() -> None:
+    # User info or a backslash: the link is not read at all, so no id from it is offered.
+    for text in (
+        f"https://{CAMPAIGN}@app.lemlist.com/campaigns/cam_Other0000000001",
+        f"https://evil.example\\@app.lemlist.com/campaigns/{CAMPAIGN}",
+    ):
+        intent = parse_intent(text)
+        assert isinstance(intent, Unknown)
+        assert "cam_Other" not in intent.reason
+        assert f"type `/lemlist-export {CAMPAIGN}`" not in intent.reason
+
+
 # -- execution names -----------------------------------------------------------------------
 
 
@@ -264,4 +496,9 @@ def test_the_manifest_declares_the_command_these_parsers_read() -> None:
     assert len(manifest["display_information"]["description"]) <= 140
     # Each form the usage hint shows means what it says.
     hinted = [form.strip() for form in command["usage_hint"].split("|")]
-    assert [type(parse_intent(form)) for form in hinted] == [StartExport, ShowStatus, ShowHelp]
+    assert [type(parse_intent(form)) for form in hinted] == [
+        StartExport,
+        StartExport,
+        ShowStatus,
+        ShowHelp,
+    ]

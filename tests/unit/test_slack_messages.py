@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from lemlist_export.export_record import ExportRecord, Progress
+from lemlist_export.slack_command import ShowHelp, ShowStatus, StartExport, Unknown, parse_intent
 from lemlist_export.slack_messages import (
     final_message,
     help_message,
@@ -86,14 +88,82 @@ def assert_well_formed(message: dict[str, Any], response_type: str = "ephemeral"
 # -- help and unknown ----------------------------------------------------------------------
 
 
-def test_help_shows_the_three_forms_with_examples() -> None:
+def test_help_shows_every_form_with_examples() -> None:
     message = help_message()
     assert_well_formed(message)
-    text = all_texts(message)
-    assert f"/lemlist-export {CAMPAIGN}" in text
-    assert "/lemlist-export export cam_" in text
-    assert "/lemlist-export status axp_" in text
-    assert "/lemlist-export help" in text
+    usage = message["blocks"][0]["text"]["text"]
+    assert usage == "\n".join(
+        [
+            "*Usage*",
+            f"`/lemlist-export {CAMPAIGN}`  export a campaign's statistics to S3 "
+            "(also `/lemlist-export export cam_…` or `/lemlist-export start cam_…`)",
+            f"`/lemlist-export https://app.lemlist.com/campaigns/{CAMPAIGN}/report`  the same, "
+            "with the campaign's link pasted from lemlist (an https link on lemlist.com; also "
+            "after `export` or `start`)",
+            f"`/lemlist-export status {EXPORT}`  where an export stands "
+            "(also `/lemlist-export axp_…`)",
+            "`/lemlist-export help`  this message (also `?`, `-h`, `--help`, `usage`, or nothing)",
+            "Keywords work in any case, with extra spaces or a colon after them; an id or a "
+            "link may be in backticks or quotes.",
+        ]
+    )
+
+
+# Every form parse_intent accepts, one example each, and the intent it gives.
+ACCEPTED_FORMS = {
+    CAMPAIGN: StartExport,
+    f"export {CAMPAIGN}": StartExport,
+    f"start {CAMPAIGN}": StartExport,
+    f"https://app.lemlist.com/campaigns/{CAMPAIGN}/report": StartExport,
+    f"export https://app.lemlist.com/campaigns/{CAMPAIGN}/report": StartExport,
+    f"start <https://app.lemlist.com/campaigns/{CAMPAIGN}/report|report>": StartExport,
+    f"status {EXPORT}": ShowStatus,
+    EXPORT: ShowStatus,
+    "help": ShowHelp,
+    "?": ShowHelp,
+    "-h": ShowHelp,
+    "--help": ShowHelp,
+    "usage": ShowHelp,
+    "": ShowHelp,
+    f"STATUS:  `{EXPORT}`": ShowStatus,
+    f"Export '{CAMPAIGN}'": StartExport,
+}
+
+
+def test_every_form_the_usage_shows_works_as_shown() -> None:
+    usage = help_message()["blocks"][0]["text"]["text"]
+    spans = re.findall(r"`([^`]*)`", usage)
+    assert len(spans) >= 12
+    for span in spans:
+        text = span.removeprefix("/lemlist-export").strip()
+        text = text.replace("cam_…", CAMPAIGN).replace("axp_…", EXPORT)
+        if text in ("export", "start"):  # "also after `export` or `start`": with a link
+            text = f"{text} https://app.lemlist.com/campaigns/{CAMPAIGN}/report"
+        assert not isinstance(parse_intent(text), Unknown), span
+
+
+@pytest.mark.parametrize(("text", "intent"), ACCEPTED_FORMS.items())
+def test_the_usage_hides_no_form_the_command_accepts(text: str, intent: type) -> None:
+    assert isinstance(parse_intent(text), intent)
+    usage = help_message()["blocks"][0]["text"]["text"]
+    words = text.split()
+    keyword = words[0].lower().rstrip(":") if words else ""
+    if intent is ShowHelp:
+        assert (
+            (f"`{keyword}`" in usage)
+            or (f"/lemlist-export {keyword}`" in usage)
+            or (not text and "or nothing" in usage)
+        )
+    elif keyword in ("export", "start", "status"):
+        assert f"/lemlist-export {keyword} " in usage
+    elif text.startswith("https://"):
+        assert "`/lemlist-export https://app.lemlist.com/campaigns/" in usage
+    else:
+        assert f"`/lemlist-export {text[:4]}" in usage
+    if text != text.lower() or ":" in keyword or "  " in text:
+        assert "any case, with extra spaces or a colon" in usage
+    if any(c in text for c in "`'\""):
+        assert "backticks or quotes" in usage
 
 
 def test_help_uses_the_command_as_installed() -> None:

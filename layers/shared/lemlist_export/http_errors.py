@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from .api_auth import UnauthorizedError
+from .campaign_links import looks_like_campaign_id, looks_like_link, read_campaign_link
 from .errors import (
     AwsTransientError,
     BodyTooLargeError,
@@ -57,6 +59,21 @@ def http_error(exc: ExportError) -> HttpError:
     return HttpError(500, message)
 
 
+@contextmanager
+def campaign_id_hint(export_id: str) -> Iterator[None]:
+    """Around an export lookup: an unknown id that is a campaign id gets, instead of a bare
+    "no such export", where that campaign's exports are listed."""
+    try:
+        yield
+    except ExportNotFoundError as exc:
+        if not looks_like_campaign_id(export_id):
+            raise
+        raise ExportNotFoundError(
+            f"{export_id} is a campaign id; a campaign's exports are at "
+            f"GET /exports?campaignId={export_id}"
+        ) from exc
+
+
 # What a person should read for the validation errors a request can hit.
 _FIELD_ADVICE = {
     "campaignId": "must be a lemlist campaign id: letters, digits and underscores, "
@@ -87,6 +104,17 @@ def validation_message(errors: Sequence[Any]) -> tuple[int, str]:
         elif kind == "extra_forbidden":
             parts.append(f"{field} is not a field this API knows")
         else:
-            parts.append(f"{field} {_FIELD_ADVICE.get(field, error.get('msg', 'is not valid'))}")
+            advice = _FIELD_ADVICE.get(field, error.get("msg", "is not valid"))
+            parts.append(f"{field} {advice}{_link_hint(field, error.get('input'))}")
     unique = list(dict.fromkeys(parts)) or ["The request is not valid"]
     return status, "; ".join(unique)
+
+
+def _link_hint(field: str, value: object) -> str:
+    """For a campaign's lemlist link sent where its id belongs: the id to send instead."""
+    if field != "campaignId" or not isinstance(value, str) or not looks_like_link(value):
+        return ""
+    campaign_id = read_campaign_link(value).lone_id
+    if campaign_id is None:
+        return ""
+    return f'; this looks like a campaign URL: send "{campaign_id}"'

@@ -27,6 +27,7 @@ _HEADER_TEXT_MAX = 150
 _FALLBACK_TEXT_MAX = 3000
 _EXAMPLE_CAMPAIGN = "cam_A1B2C3D4E5F6G7H8I9"
 _EXAMPLE_EXPORT = "axp_Vv6lJOc8NlVVmDud5"
+_EXAMPLE_LINK = f"https://app.lemlist.com/campaigns/{_EXAMPLE_CAMPAIGN}/report"
 
 Message = dict[str, Any]
 
@@ -118,14 +119,20 @@ def final_message(record: ExportRecord, *, region: str | None = None) -> Message
 
 
 def _usage(command: str) -> str:
+    """Every form parse_intent accepts, each shown in a form that works as typed."""
     command = _escape(command)
     return "\n".join(
         [
             "*Usage*",
             f"`{command} {_EXAMPLE_CAMPAIGN}`  export a campaign's statistics to S3 "
-            f"(also `{command} export cam_…`)",
-            f"`{command} status {_EXAMPLE_EXPORT}`  where an export stands",
-            f"`{command} help`  this message",
+            f"(also `{command} export cam_…` or `{command} start cam_…`)",
+            f"`{command} {_EXAMPLE_LINK}`  the same, with the campaign's link pasted "
+            "from lemlist (an https link on lemlist.com; also after `export` or `start`)",
+            f"`{command} status {_EXAMPLE_EXPORT}`  where an export stands "
+            f"(also `{command} axp_…`)",
+            f"`{command} help`  this message (also `?`, `-h`, `--help`, `usage`, or nothing)",
+            "Keywords work in any case, with extra spaces or a colon after them; an id or a "
+            "link may be in backticks or quotes.",
         ]
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import textwrap
 import time
@@ -20,6 +21,8 @@ import pytest
 from lemlist_export.url_judge import LOCAL_URLS
 from lemlist_export.webhook_post import WebhookPoster
 from local_stack.webhook_receiver import ReceivedPost, WebhookReceiver
+from tests.docs.markdown_blocks import blocks
+from tests.docs.shell_session import ROOT
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SECRET = "whsec-docs-0123456789abcdef"
@@ -123,3 +126,27 @@ def test_the_zapier_code_step_refuses_tampered_replayed_and_unsigned_posts(signe
     assert run_zap_code(body, None) == {"valid": False}
     assert run_zap_code(body, "t=\u00b2,v1=" + "0" * 64) == {"valid": False}
     assert run_zap_code(body, "t=1,v1=\u00e9") == {"valid": False}
+
+
+def test_the_readmes_webhook_example_has_every_field_of_the_payload() -> None:
+    from lemlist_export.announcement import Announcement
+    from lemlist_export.export_record import ExportRecord
+
+    shown = json.loads(
+        next(
+            "\n".join(block.lines)
+            for block in blocks(ROOT / "README.md")
+            if block.language == "json" and '"eventId"' in "\n".join(block.lines)
+        )
+    )
+    record = ExportRecord(
+        export_id="axp_Vv6lJOc8NlVVmDud5",
+        campaign_id="cam_A1B2C3D4E5F6G7H8I9",
+        status="delivered",
+        created_at="2026-11-29T10:00:00.000Z",
+        updated_at="2026-11-29T10:00:20.000Z",
+        expires_at=1_800_000_000,
+    )
+    sent = Announcement.of(record).webhook_payload("2026-11-29T10:00:21.000Z")
+
+    assert list(shown) == list(sent)

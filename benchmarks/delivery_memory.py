@@ -47,9 +47,9 @@ def main() -> int:
         import boto3
 
         import local_stack  # noqa: F401  (layer on sys.path)
-        from lemlist_export.lemlist_client import ClientSettings, LemlistClient
-        from lemlist_export.s3_upload import ObjectSpec, stream_to_s3
-        from lemlist_export.url_judge import LOCAL_URLS
+        from lemlist_export.core.url_judge import LOCAL_URLS
+        from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+        from lemlist_export.storage.s3_upload import ObjectSpec, stream_to_s3
 
         s3 = boto3.client("s3", endpoint_url=servers.urls["s3"])
         s3.create_bucket(Bucket="bench-bucket")

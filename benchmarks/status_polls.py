@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 import local_stack  # noqa: F401  (layer on sys.path)
-from lemlist_export.wait_policy import WaitPolicy
+from lemlist_export.workflow.wait_policy import WaitPolicy
 
 # Per status check: Wait, Task and Choice states. Transitions are billed per state entered;
 # history events per state: Wait 2, Lambda task 5, Choice 2.

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from lemlist_export.errors import ExportError
-from lemlist_export.humanize import format_bytes, format_duration
-from lemlist_export.identifiers import require_lemlist_id
-from lemlist_export.url_judge import LOCAL_URLS
+from lemlist_export.core.errors import ExportError
+from lemlist_export.core.humanize import format_bytes, format_duration
+from lemlist_export.core.identifiers import require_lemlist_id
+from lemlist_export.core.url_judge import LOCAL_URLS
 
 from .deploy import PROJECT_ROOT
 from .export_run import ExportSummary, run_export

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lemlist_export.export_record import DELIVERED, ExportRecord
+from lemlist_export.records.record import DELIVERED, ExportRecord
 
 from .stack import LocalStack
 

@@ -11,8 +11,8 @@ import sys
 import time
 from typing import TextIO
 
-from lemlist_export.export_record import DELIVERING, PENDING, ExportRecord
-from lemlist_export.humanize import format_duration
+from lemlist_export.core.humanize import format_duration
+from lemlist_export.records.record import DELIVERING, PENDING, ExportRecord
 
 _SPINNER = "|/-\\"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from lemlist_export.schedule_plan import ScheduledRun, firing_id
+from lemlist_export.schedules.plan import ScheduledRun, firing_id
 
 from .deploy import Schedule
 from .embedded_aws import ACCOUNT_ID, REGION

@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from lemlist_export import errors
-from lemlist_export.errors import ExportError
+from lemlist_export.core import errors
+from lemlist_export.core.errors import ExportError
 
 from .http_api import HttpResponse
 from .openapi import openapi_document

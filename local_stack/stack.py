@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lemlist_export.export_record import ExportRecord
-from lemlist_export.export_store import ExportStore
-from lemlist_export.starter import execution_arn
+from lemlist_export.records.record import ExportRecord
+from lemlist_export.records.store import ExportStore
+from lemlist_export.workflow.launch import execution_arn
 
 from .deploy import PROJECT_ROOT, DeployedStack, deploy
 from .embedded_aws import EmbeddedAws
@@ -186,7 +186,7 @@ def _cold_start() -> None:
     """Forget what warm Lambda containers would have cached: secrets, clients, the key."""
     from aws_lambda_powertools.utilities import parameters
 
-    from lemlist_export import runtime
+    from lemlist_export.wiring import runtime
 
     parameters.clear_caches()
     for cached in vars(runtime).values():

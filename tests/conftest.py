@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import local_stack  # noqa: F401  (makes the shared layer importable, like Lambda's /opt)
-from lemlist_export.redaction import forget_secrets
+from lemlist_export.core.redaction import forget_secrets
 from local_stack.lemlist_simulator import LemlistSimulator
 from local_stack.stack import LocalStack, StackOptions
 from local_stack.webhook_receiver import LocalNotificationTargets
@@ -146,7 +146,7 @@ def handler_logs() -> Iterator[io.StringIO]:
     The logger's stream is bound once per process (as in Lambda), so pytest's per-test
     capture cannot see it after the first test: point it here for the test's duration.
     """
-    from lemlist_export.observability import logger
+    from lemlist_export.core.observability import logger
 
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)

@@ -11,13 +11,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lemlist_export import runtime, settings
-from lemlist_export.begin import BeginRequest, begin_export
-from lemlist_export.clock import utc_now
-from lemlist_export.export_record import ExportRecord
-from lemlist_export.notifier import reply_in_slack
-from lemlist_export.observability import logger, metrics, tag_export, tracer
-from lemlist_export.slack_messages import started_message
+from lemlist_export.core.clock import utc_now
+from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.notify.notifier import reply_in_slack
+from lemlist_export.records.record import ExportRecord
+from lemlist_export.slack.messages import started_message
+from lemlist_export.wiring import runtime, settings
+from lemlist_export.workflow.start import BeginRequest, begin_export
 
 
 @logger.inject_lambda_context(clear_state=True)

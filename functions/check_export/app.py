@@ -7,10 +7,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lemlist_export import runtime
-from lemlist_export.clock import utc_now
-from lemlist_export.observability import logger, metrics, tag_export, tracer
-from lemlist_export.status_check import CheckRequest, check_export
+from lemlist_export.core.clock import utc_now
+from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.wiring import runtime
+from lemlist_export.workflow.check import CheckRequest, check_export
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lemlist_export import runtime, settings
-from lemlist_export.delivery import DeliveryRequest, Destination, deliver_export
-from lemlist_export.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.wiring import runtime, settings
+from lemlist_export.workflow.copy import DeliveryRequest, Destination, deliver_export
 
 # The download is one request: a short 429 is cheaper to wait out here than to reschedule.
 DOWNLOAD_RATE_LIMIT_WAIT = 10.0

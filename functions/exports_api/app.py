@@ -29,9 +29,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lemlist_export import runtime, settings
-from lemlist_export.api_gate import as_json, refuse_before_routing
-from lemlist_export.api_models import (
+from lemlist_export.core.errors import ExportError
+from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.http_api.errors import campaign_id_hint, http_error, validation_message
+from lemlist_export.http_api.gate import as_json, refuse_before_routing
+from lemlist_export.http_api.models import (
     LEMLIST_ID,
     ErrorBody,
     ExportList,
@@ -39,12 +41,10 @@ from lemlist_export.api_models import (
     ExportView,
     StartExportBody,
 )
-from lemlist_export.api_start import start_for_api
-from lemlist_export.callbacks import CallbackPolicy
-from lemlist_export.errors import ExportError
-from lemlist_export.export_views import presigned_download, public_view
-from lemlist_export.http_errors import campaign_id_hint, http_error, validation_message
-from lemlist_export.observability import logger, metrics, tag_export, tracer
+from lemlist_export.http_api.start import start_for_api
+from lemlist_export.http_api.views import presigned_download, public_view
+from lemlist_export.notify.callbacks import CallbackPolicy
+from lemlist_export.wiring import runtime, settings
 
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
 

@@ -13,11 +13,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lemlist_export import runtime, settings
-from lemlist_export.export_record import DELIVERED, ExportRecord
-from lemlist_export.failure_reasons import Failure
-from lemlist_export.finish import finish_refused_start
-from lemlist_export.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.records.record import DELIVERED, ExportRecord
+from lemlist_export.wiring import runtime, settings
+from lemlist_export.workflow.failure_reasons import Failure
+from lemlist_export.workflow.finish import finish_refused_start
 
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 # The error of the state machine's own failure states: that path already finished.

@@ -6,7 +6,7 @@ executions ask lemlist themselves, spread out and paced by the stack-wide rate g
 
 A firing that fails before its exports are all started (lemlist refuses the key or is down,
 a secret cannot be read, a start is refused) is recorded and announced once (see
-`scheduled_failures`), then fails the invocation anyway: Lambda retries it and, at the end,
+`schedules.failures`), then fails the invocation anyway: Lambda retries it and, at the end,
 keeps it in the FailedInvocationsQueue.
 """
 
@@ -19,18 +19,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from lemlist_export import runtime, settings
-from lemlist_export.aws_errors import transient_aws_errors
-from lemlist_export.clock import utc_now
-from lemlist_export.observability import logger, metrics, tracer
-from lemlist_export.schedule_plan import (
+from lemlist_export.core.aws_errors import transient_aws_errors
+from lemlist_export.core.clock import utc_now
+from lemlist_export.core.observability import logger, metrics, tracer
+from lemlist_export.schedules.failures import FiringProgress, StackFacts, record_failed_firing
+from lemlist_export.schedules.plan import (
     ScheduledRun,
     campaigns_to_export,
     execution_name,
     start_delays,
 )
-from lemlist_export.scheduled_failures import FiringProgress, StackFacts, record_failed_firing
-from lemlist_export.starter import begin_input, execution_arn
+from lemlist_export.wiring import runtime, settings
+from lemlist_export.workflow.launch import begin_input, execution_arn
 
 # Half the shared lemlist budget for starts; the rest stays for status checks and downloads.
 STARTS_PER_SECOND = 2.5

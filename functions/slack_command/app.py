@@ -16,14 +16,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lemlist_export import runtime, secrets, settings
-from lemlist_export.api_gate import credentials_unavailable, json_response
-from lemlist_export.clock import utc_now
-from lemlist_export.errors import ExportError
-from lemlist_export.observability import logger, metrics, tag_export, tracer
-from lemlist_export.redaction import register_secret
-from lemlist_export.request_store import new_request
-from lemlist_export.slack_command import (
+from lemlist_export.core.clock import utc_now
+from lemlist_export.core.errors import ExportError
+from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.redaction import register_secret
+from lemlist_export.http_api.gate import credentials_unavailable, json_response
+from lemlist_export.records.requests import new_request
+from lemlist_export.slack.command import (
     ShowHelp,
     ShowStatus,
     SlackCommand,
@@ -31,14 +30,15 @@ from lemlist_export.slack_command import (
     execution_name_for,
     parse_intent,
 )
-from lemlist_export.slack_messages import (
+from lemlist_export.slack.messages import (
     help_message,
     starting_message,
     status_message,
     unknown_message,
 )
-from lemlist_export.slack_signature import SlackSignatureError, verify_slack_request
-from lemlist_export.starter import begin_input
+from lemlist_export.slack.signature import SlackSignatureError, verify_slack_request
+from lemlist_export.wiring import runtime, secrets, settings
+from lemlist_export.workflow.launch import begin_input
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from lemlist_export.url_judge import LOCAL_URLS
-from lemlist_export.webhook_post import WebhookPoster
+from lemlist_export.core.url_judge import LOCAL_URLS
+from lemlist_export.notify.webhook_post import WebhookPoster
 from local_stack.webhook_receiver import ReceivedPost, WebhookReceiver
 from tests.docs.markdown_blocks import blocks
 from tests.docs.shell_session import ROOT
@@ -129,8 +129,8 @@ def test_the_zapier_code_step_refuses_tampered_replayed_and_unsigned_posts(signe
 
 
 def test_the_readmes_webhook_example_has_every_field_of_the_payload() -> None:
-    from lemlist_export.announcement import Announcement
-    from lemlist_export.export_record import ExportRecord
+    from lemlist_export.notify.announcement import Announcement
+    from lemlist_export.records.record import ExportRecord
 
     shown = json.loads(
         next(

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from lemlist_export.export_record import ExportRecord
+from lemlist_export.records.record import ExportRecord
 from local_stack.export_run import run_export
 from local_stack.lemlist_simulator import (
     DEFAULT_CAMPAIGN_ID,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 import urllib3
 
-from lemlist_export.export_record import ExportRecord
-from lemlist_export.scheduled_failures import SCHEDULE_CAMPAIGN_ID
+from lemlist_export.records.record import ExportRecord
+from lemlist_export.schedules.failures import SCHEDULE_CAMPAIGN_ID
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, Fault, LemlistSimulator
 from local_stack.scheduler import fire, firing_record_id
 from local_stack.serve import LocalApiServer

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lemlist_export.webhook_signature import is_valid
+from lemlist_export.notify.webhook_signature import is_valid
 from local_stack.lemlist_simulator import (
     DEFAULT_CAMPAIGN_ID,
     ExportPlan,

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from lemlist_export.request_store import RequestStore
+from lemlist_export.records.requests import RequestStore
 from local_stack.http_api import HttpResponse
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
 from local_stack.stack import LocalStack

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from lemlist_export.clock import iso, utc_now
-from lemlist_export.lemlist_client import ClientSettings, LemlistClient
-from lemlist_export.new_records import new_record
-from lemlist_export.starter import execution_input
-from lemlist_export.url_judge import LOCAL_URLS
-from lemlist_export.wait_policy import WaitPolicy
+from lemlist_export.core.clock import iso, utc_now
+from lemlist_export.core.url_judge import LOCAL_URLS
+from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+from lemlist_export.records.new import new_record
+from lemlist_export.workflow.launch import execution_input
+from lemlist_export.workflow.wait_policy import WaitPolicy
 from local_stack.lambdas import Invocation
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, ExportPlan, LemlistSimulator
 from local_stack.stack import LocalStack

@@ -9,9 +9,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from lemlist_export.errors import AwsTransientError, DownloadIncompleteError, InvalidTransitionError
-from lemlist_export.export_store import ExportStore
-from lemlist_export.s3_upload import MIB, ObjectSpec, stream_to_s3
+from lemlist_export.core.errors import (
+    AwsTransientError,
+    DownloadIncompleteError,
+    InvalidTransitionError,
+)
+from lemlist_export.records.store import ExportStore
+from lemlist_export.storage.s3_upload import MIB, ObjectSpec, stream_to_s3
 from tests.conftest import SCRATCH_BUCKET, scratch_keys, scratch_uploads
 
 

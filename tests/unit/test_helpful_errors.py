@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lemlist_export.campaign_links import CampaignLink, looks_like_link, read_campaign_link
-from lemlist_export.errors import ExportNotFoundError
-from lemlist_export.http_errors import campaign_id_hint, http_error, validation_message
+from lemlist_export.core.errors import ExportNotFoundError
+from lemlist_export.http_api.errors import campaign_id_hint, http_error, validation_message
+from lemlist_export.lemlist.campaign_links import CampaignLink, looks_like_link, read_campaign_link
 
 CAMPAIGN = "cam_A1B2C3D4E5F6G7H8I9"
 LINK = f"https://app.lemlist.com/teams/tea_XXXX/campaigns/{CAMPAIGN}/report"

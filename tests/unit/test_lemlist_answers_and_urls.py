@@ -9,11 +9,11 @@ from email.utils import format_datetime
 
 import pytest
 
-from lemlist_export.errors import InvalidRequestError
-from lemlist_export.identifiers import is_lemlist_id, require_lemlist_id
-from lemlist_export.lemlist_answers import error_text, parse_retry_after
-from lemlist_export.redaction import MASK, forget_secrets, register_secret
-from lemlist_export.wait_policy import WaitPolicy
+from lemlist_export.core.errors import InvalidRequestError
+from lemlist_export.core.identifiers import is_lemlist_id, require_lemlist_id
+from lemlist_export.core.redaction import MASK, forget_secrets, register_secret
+from lemlist_export.lemlist.answers import error_text, parse_retry_after
+from lemlist_export.workflow.wait_policy import WaitPolicy
 
 SECRET = "sk-live-ABCDEFGHIJKLMNOP"
 NOW = datetime(2024, 10, 1, 12, 0, 0, tzinfo=UTC)

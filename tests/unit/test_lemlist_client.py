@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from lemlist_export.download_stream import DownloadStream
-from lemlist_export.errors import (
+from lemlist_export.core.errors import (
     CampaignNotFoundError,
     DownloadIncompleteError,
     DownloadUnavailableError,
@@ -32,9 +31,10 @@ from lemlist_export.errors import (
     RateLimitedError,
     UnsafeUrlError,
 )
-from lemlist_export.lemlist_client import ClientSettings, LemlistClient
-from lemlist_export.lemlist_status import ExportStatus
-from lemlist_export.url_judge import LOCAL_URLS
+from lemlist_export.core.url_judge import LOCAL_URLS
+from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+from lemlist_export.lemlist.download import DownloadStream
+from lemlist_export.lemlist.status import ExportStatus
 from local_stack.lemlist_simulator import (
     DEFAULT_CAMPAIGN_ID,
     DEFAULT_CAMPAIGN_NAME,

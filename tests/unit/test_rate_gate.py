@@ -21,10 +21,10 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from lemlist_export.errors import AwsTransientError, RateLimitedError
-from lemlist_export.lemlist_client import ClientSettings, LemlistClient
-from lemlist_export.rate_gate import MAX_JITTER_SECONDS, DynamoRateGate, key_id_for
-from lemlist_export.url_judge import LOCAL_URLS
+from lemlist_export.core.errors import AwsTransientError, RateLimitedError
+from lemlist_export.core.url_judge import LOCAL_URLS
+from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+from lemlist_export.lemlist.rate_gate import MAX_JITTER_SECONDS, DynamoRateGate, key_id_for
 from local_stack.embedded_aws import REGION
 from local_stack.lemlist_simulator import LemlistSimulator
 from local_stack.stack import embedded

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from lemlist_export.errors import InvalidRequestError
-from lemlist_export.identifiers import is_lemlist_id
-from lemlist_export.lemlist_client import ClientSettings, LemlistClient
-from lemlist_export.schedule_plan import (
+from lemlist_export.core.errors import InvalidRequestError
+from lemlist_export.core.identifiers import is_lemlist_id
+from lemlist_export.core.url_judge import LOCAL_URLS
+from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+from lemlist_export.schedules.plan import (
     ScheduledRun,
     campaigns_to_export,
     execution_name,
     start_delays,
 )
-from lemlist_export.url_judge import LOCAL_URLS
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
 
 API_KEY = "key-SchedulePlan-0123456789"

@@ -6,21 +6,21 @@ from typing import Any
 
 import pytest
 
-from lemlist_export.errors import (
+from lemlist_export.core.errors import (
     AwsTransientError,
     LemlistBadTeamError,
     LemlistProtocolError,
     LemlistRequestError,
     RateLimitedError,
 )
-from lemlist_export.identifiers import is_lemlist_id
-from lemlist_export.redaction import MASK, register_secret
-from lemlist_export.schedule_plan import ScheduledRun, execution_name, firing_id
-from lemlist_export.scheduled_failures import (
+from lemlist_export.core.identifiers import is_lemlist_id
+from lemlist_export.core.redaction import MASK, register_secret
+from lemlist_export.schedules.failures import (
     FiringProgress,
     StackFacts,
     describe_failed_firing,
 )
+from lemlist_export.schedules.plan import ScheduledRun, execution_name, firing_id
 
 STACK = StackFacts(key_secret="team/lemlist-key", api_url="https://api.lemlist.com/api")
 ARN = "arn:aws:scheduler:us-east-1:123456789012:schedule/default/lemlist-nightly"

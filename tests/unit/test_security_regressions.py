@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from lemlist_export.announcement import Announcement
-from lemlist_export.callbacks import CallbackPolicy
-from lemlist_export.errors import (
+from lemlist_export.core.errors import (
     ConfigurationError,
     DownloadIncompleteError,
     DownloadTooLargeError,
@@ -24,13 +22,15 @@ from lemlist_export.errors import (
     LemlistTransientError,
     UnsafeUrlError,
 )
-from lemlist_export.export_record import ExportRecord
-from lemlist_export.export_views import public_view
-from lemlist_export.lemlist_client import ClientSettings, LemlistClient
-from lemlist_export.lemlist_status import ExportStatus
-from lemlist_export.notification_targets import NotificationTargets
-from lemlist_export.s3_upload import MIB, ObjectSpec, stream_to_s3
-from lemlist_export.url_judge import LOCAL_URLS
+from lemlist_export.core.url_judge import LOCAL_URLS
+from lemlist_export.http_api.views import public_view
+from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+from lemlist_export.lemlist.status import ExportStatus
+from lemlist_export.notify.announcement import Announcement
+from lemlist_export.notify.callbacks import CallbackPolicy
+from lemlist_export.notify.targets import NotificationTargets
+from lemlist_export.records.record import ExportRecord
+from lemlist_export.storage.s3_upload import MIB, ObjectSpec, stream_to_s3
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, ExportPlan, Fault, LemlistSimulator
 from tests.conftest import SCRATCH_BUCKET, scratch_keys, scratch_uploads
 from tests.lookalike import LookalikeServer, crafted_urls

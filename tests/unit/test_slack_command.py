@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from lemlist_export.errors import InvalidRequestError
-from lemlist_export.slack_command import (
+from lemlist_export.core.errors import InvalidRequestError
+from lemlist_export.slack.command import (
     ShowHelp,
     ShowStatus,
     SlackCommand,

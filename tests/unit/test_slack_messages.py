@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from lemlist_export.export_record import ExportRecord, Progress
-from lemlist_export.slack_command import ShowHelp, ShowStatus, StartExport, Unknown, parse_intent
-from lemlist_export.slack_messages import (
+from lemlist_export.records.record import ExportRecord, Progress
+from lemlist_export.slack.command import ShowHelp, ShowStatus, StartExport, Unknown, parse_intent
+from lemlist_export.slack.messages import (
     final_message,
     help_message,
     started_message,

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from lemlist_export.errors import ConfigurationError, ExportError
-from lemlist_export.slack_signature import (
+from lemlist_export.core.errors import ConfigurationError, ExportError
+from lemlist_export.slack.signature import (
     SlackSignatureError,
     slack_signature,
     verify_slack_request,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from lemlist_export.errors import UnsafeUrlError
-from lemlist_export.url_judge import LOCAL_URLS, Origin, UrlJudge
+from lemlist_export.core.errors import UnsafeUrlError
+from lemlist_export.core.url_judge import LOCAL_URLS, Origin, UrlJudge
 
 DEPLOYED = UrlJudge()
 

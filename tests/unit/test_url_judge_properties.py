@@ -17,10 +17,10 @@ import urllib3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lemlist_export.callbacks import CallbackPolicy
-from lemlist_export.errors import ExportError, UnsafeUrlError
-from lemlist_export.lemlist_client import ClientSettings, LemlistClient
-from lemlist_export.url_judge import LOCAL_URLS, UrlJudge
+from lemlist_export.core.errors import ExportError, UnsafeUrlError
+from lemlist_export.core.url_judge import LOCAL_URLS, UrlJudge
+from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+from lemlist_export.notify.callbacks import CallbackPolicy
 
 API = "https://api.lemlist.com/api"
 KEY = "property-test-key-0123456789"

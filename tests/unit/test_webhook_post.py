@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lemlist_export.url_judge import LOCAL_URLS
-from lemlist_export.webhook_post import WebhookPoster
-from lemlist_export.webhook_signature import SIGNATURE_HEADER, is_valid, signature
+from lemlist_export.core.url_judge import LOCAL_URLS
+from lemlist_export.notify.webhook_post import WebhookPoster
+from lemlist_export.notify.webhook_signature import SIGNATURE_HEADER, is_valid, signature
 from local_stack.webhook_receiver import WebhookReceiver
 
 SIGNING_SECRET = "whsec-test-0123456789abcdef"

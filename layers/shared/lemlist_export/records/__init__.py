@@ -1,0 +1,1 @@
+"""What the stack remembers in DynamoDB: export records, pending requests, and their pages."""

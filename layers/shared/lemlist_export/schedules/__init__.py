@@ -1,0 +1,1 @@
+"""Scheduled runs: which campaigns a firing exports, and what happens when a firing fails."""

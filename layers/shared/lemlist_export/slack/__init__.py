@@ -1,0 +1,1 @@
+"""The /lemlist-export slash command: its signature, its words and its answers."""

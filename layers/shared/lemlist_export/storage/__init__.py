@@ -1,0 +1,1 @@
+"""Putting bytes into S3: the verified, streaming upload."""

@@ -1,0 +1,1 @@
+"""What a Lambda container builds once: AWS clients, settings from the environment, secrets."""

@@ -1,0 +1,110 @@
+"""What a Lambda container builds once and reuses across invocations: AWS clients, the
+lemlist client (rebuilt when the key in Secrets Manager changes), the store, the notifier."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from lemlist_export.core.errors import ExportError
+from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+from lemlist_export.lemlist.rate_gate import DynamoRateGate, key_id_for
+from lemlist_export.notify.notifier import Notifier
+from lemlist_export.notify.targets import NotificationTargets
+from lemlist_export.notify.webhook_post import WebhookPoster
+from lemlist_export.records.record import ExportRecord
+from lemlist_export.records.requests import RequestStore
+from lemlist_export.records.store import ExportStore
+from lemlist_export.wiring import secrets, settings
+from lemlist_export.workflow.failure_reasons import Failure
+from lemlist_export.workflow.finish import finish_export
+
+# Explicit timeouts: botocore's defaults (60 s connect, 60 s read) outlast our Lambdas.
+_AWS_CONFIG = Config(
+    connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}
+)
+
+
+# For Slack's 3-second acknowledgement: fail fast rather than make Slack give up.
+_QUICK_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
+)
+
+
+@cache
+def aws(service: str, *, quick: bool = False) -> Any:
+    config = _QUICK_CONFIG if quick else _AWS_CONFIG
+    if service == "s3":
+        # Presigned URLs signed with SigV4, which every region accepts.
+        config = config.merge(Config(signature_version="s3v4"))
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+def store(*, quick: bool = False) -> ExportStore:
+    return _store(settings.required("EXPORTS_TABLE"), quick)
+
+
+@cache
+def _store(table: str, quick: bool) -> ExportStore:
+    return ExportStore(aws("dynamodb", quick=quick), table)
+
+
+def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> LemlistClient:
+    """A client for the configured API, paced by the stack-wide rate gate; the key is
+    re-read through the 5-minute cache."""
+    client_settings = ClientSettings(
+        base_url=settings.lemlist_api_url(),
+        max_rate_limit_wait=max_rate_limit_wait,
+        transient_retries=transient_retries,
+        urls=settings.url_judge(),
+    )
+    return _lemlist(
+        secrets.lemlist_api_key(),
+        client_settings,
+        settings.required("COORDINATION_TABLE"),
+        settings.requests_per_window(),
+    )
+
+
+@cache
+def _lemlist(
+    api_key: str, client_settings: ClientSettings, table: str, per_window: int
+) -> LemlistClient:
+    gate = DynamoRateGate(aws("dynamodb"), table, key_id_for(api_key), limit=per_window)
+    return LemlistClient(api_key, client_settings, gate=gate)
+
+
+def requests(*, quick: bool = False) -> RequestStore:
+    return _requests(settings.required("COORDINATION_TABLE"), quick)
+
+
+@cache
+def _requests(table: str, quick: bool) -> RequestStore:
+    return RequestStore(aws("dynamodb", quick=quick), table)
+
+
+def notifier() -> Notifier:
+    region = os.environ.get("AWS_REGION")
+    try:
+        targets = secrets.notification_targets()
+    except ExportError as exc:
+        return Notifier(NotificationTargets(), _poster(), region, targets_problem=str(exc))
+    return Notifier(targets, _poster(), region)
+
+
+def poster() -> WebhookPoster:
+    return _poster()
+
+
+@cache
+def _poster() -> WebhookPoster:
+    return WebhookPoster(urls=settings.url_judge())
+
+
+def finish(export_id: str, failure: Failure | None = None) -> ExportRecord:
+    """Record and announce the end of an export (see `workflow.finish.finish_export`)."""
+    return finish_export(export_id, failure=failure, store=store(), notifier=notifier)

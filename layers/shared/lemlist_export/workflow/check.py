@@ -1,0 +1,120 @@
+"""One look at an export's status: record it, and say what the state machine does next.
+
+A 429 or a passing lemlist outage is not a failure: the check answers `pending` with a wait
+(at least Retry-After, or a growing backoff) and the state machine's Wait state honours it.
+Only what retrying cannot fix raises, and the state machine's Catch turns that into a
+failed, announced export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lemlist_export.core.clock import parse_iso
+from lemlist_export.core.errors import (
+    ExportExpiredError,
+    LemlistProtocolError,
+    LemlistTransientError,
+    RateLimitedError,
+)
+from lemlist_export.core.humanize import format_duration
+from lemlist_export.lemlist.client import LemlistClient
+from lemlist_export.lemlist.status import DONE, PENDING, ExportStatus
+from lemlist_export.records.store import ExportStore
+from lemlist_export.workflow.wait_policy import WaitPolicy
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    export_id: str
+    campaign_id: str
+    started_at: datetime
+    policy: WaitPolicy
+    poll_count: int = 0
+    transient_errors: int = 0
+
+    @classmethod
+    def from_input(cls, event: dict[str, Any]) -> CheckRequest:
+        previous = event.get("previous") or {}
+        return cls(
+            export_id=event["exportId"],
+            campaign_id=event["campaignId"],
+            started_at=parse_iso(event["startedAt"]),
+            policy=WaitPolicy.from_input(event.get("waits")),
+            poll_count=int(previous.get("pollCount", 0)),
+            transient_errors=int(previous.get("transientErrors", 0)),
+        )
+
+
+def check_export(
+    request: CheckRequest, *, lemlist: LemlistClient, store: ExportStore, now: datetime
+) -> dict[str, Any]:
+    """The state machine's next move as `{"status", "nextCheckInSeconds", ...}`."""
+    policy = request.policy
+    elapsed = (now - request.started_at).total_seconds()
+    polls = request.poll_count + 1
+    if polls > policy.max_checks:
+        raise ExportExpiredError(
+            f"lemlist was still preparing export {request.export_id} after {polls - 1} status "
+            f"checks over {format_duration(elapsed)}; giving up"
+        )
+    try:
+        status = lemlist.get_export_status(request.campaign_id, request.export_id)
+    except RateLimitedError as exc:
+        wait = policy.after_rate_limit(exc.retry_after, policy.next_check(elapsed))
+        return _pending(polls, request.transient_errors, wait, note=str(exc))
+    except LemlistTransientError as exc:
+        failures = request.transient_errors + 1
+        if failures > policy.max_transient_errors:
+            raise LemlistTransientError(
+                f"lemlist failed {failures} status checks in a row; last: {exc}"
+            ) from None
+        return _pending(polls, failures, policy.backoff(failures), note=str(exc))
+
+    store.record_poll(request.export_id, status, polls)
+    if status.status == PENDING:
+        if elapsed >= policy.expire_after_seconds:
+            raise ExportExpiredError(
+                f"lemlist was still preparing export {request.export_id} after "
+                f"{format_duration(elapsed)}; lemlist gives up on exports after "
+                f"{format_duration(policy.expire_after_seconds)}"
+            )
+        return _pending(polls, 0, policy.next_check(elapsed), progress=_progress(status))
+    if status.status == DONE:
+        if not status.url:
+            raise LemlistProtocolError(
+                f"lemlist says export {request.export_id} is done but gives no download URL"
+            )
+        # The URL stays in the record: execution histories and logs never see it.
+        return {
+            "status": DONE,
+            "pollCount": polls,
+            "transientErrors": 0,
+            "fileSize": status.file_size,
+        }
+    # "error", or a status lemlist may add one day: the state machine's Choice decides.
+    return {"status": status.status, "pollCount": polls, "transientErrors": 0}
+
+
+def _pending(
+    polls: int, transient_errors: int, wait: int, *, note: str = "", progress: str = ""
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "status": PENDING,
+        "pollCount": polls,
+        "transientErrors": transient_errors,
+        "nextCheckInSeconds": wait,
+    }
+    if note:
+        answer["note"] = note
+    if progress:
+        answer["progress"] = progress
+    return answer
+
+
+def _progress(status: ExportStatus) -> str:
+    if status.total:
+        return f"{status.progress or 0}/{status.total}"
+    return status.progress_type or ""

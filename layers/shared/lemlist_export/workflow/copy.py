@@ -1,0 +1,189 @@
+"""Copy a finished export's CSV from lemlist into S3, byte for byte, and record it.
+
+The object key is laid out for Athena/Glue partitions:
+`<prefix>/campaign_id=<id>/date=<YYYY-MM-DD>/<exportId>.csv`, the date being the day the
+export started (UTC), so a retried delivery writes the same key.
+
+Like the status check, a failure that a later attempt can fix (a broken download, a 429,
+S3 failing mid-upload) is answered with a wait rather than raised: the state machine waits
+that long and copies again, up to the policy's number of attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from lemlist_export.core.clock import parse_iso
+from lemlist_export.core.errors import (
+    DownloadIncompleteError,
+    DownloadTooLargeError,
+    InvalidTransitionError,
+    LemlistProtocolError,
+    LemlistTransientError,
+    RateLimitedError,
+    StorageTransientError,
+)
+from lemlist_export.core.humanize import format_bytes
+from lemlist_export.core.redaction import register_secret
+from lemlist_export.lemlist.client import LemlistClient
+from lemlist_export.records.record import DELIVERED, DELIVERING, ExportRecord
+from lemlist_export.records.store import ExportStore
+from lemlist_export.storage.s3_upload import DEFAULT_PART_SIZE, MIB, ObjectSpec, stream_to_s3
+from lemlist_export.workflow.wait_policy import WaitPolicy
+
+_RETRYABLE = (
+    DownloadIncompleteError,
+    LemlistTransientError,
+    RateLimitedError,
+    StorageTransientError,
+)
+
+
+@dataclass(frozen=True)
+class DeliveryRequest:
+    export_id: str
+    file_size: int | None
+    policy: WaitPolicy
+    attempts_so_far: int = 0
+
+    @classmethod
+    def from_input(cls, event: dict[str, Any]) -> DeliveryRequest:
+        size = event.get("fileSize")
+        previous = event.get("previous") or {}
+        return cls(
+            export_id=event["exportId"],
+            file_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            policy=WaitPolicy.from_input(event.get("waits")),
+            attempts_so_far=int(previous.get("attempt", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Destination:
+    bucket: str
+    prefix: str = "exports"
+    part_size: int = DEFAULT_PART_SIZE
+    # The largest CSV accepted (MaxDownloadMiB), announced or not.
+    max_bytes: int = 5 * 1024 * MIB
+
+
+def object_key(prefix: str, campaign_id: str, started: datetime, export_id: str) -> str:
+    path = f"campaign_id={campaign_id}/date={started:%Y-%m-%d}/{export_id}.csv"
+    prefix = prefix.strip("/")
+    return f"{prefix}/{path}" if prefix else path
+
+
+def deliver_export(
+    request: DeliveryRequest,
+    *,
+    lemlist: LemlistClient,
+    store: ExportStore,
+    s3: Any,
+    destination: Destination,
+) -> dict[str, Any]:
+    """One copy attempt, answered as `{"status": "delivered" | "retry", ...}` for the state
+    machine. Raises when the copy cannot succeed or the attempts are used up."""
+    attempt = request.attempts_so_far + 1
+    try:
+        record = copy_to_s3(request, lemlist=lemlist, store=store, s3=s3, destination=destination)
+    except InvalidTransitionError:
+        # Another attempt of this step got there first (a retry after a timeout).
+        record = store.get(request.export_id)
+        if record.status != DELIVERED:
+            raise
+    except _RETRYABLE as exc:
+        policy = request.policy
+        if attempt >= policy.max_delivery_attempts:
+            raise
+        wait = policy.backoff(attempt, base=policy.delivery_retry_seconds)
+        if isinstance(exc, RateLimitedError):
+            wait = policy.after_rate_limit(exc.retry_after, wait)
+        return {"status": "retry", "attempt": attempt, "retryInSeconds": wait, "note": str(exc)}
+    return {
+        "status": DELIVERED,
+        "attempt": attempt,
+        "s3Uri": record.s3_uri,
+        "bytes": record.bytes,
+        "sha256": record.sha256,
+    }
+
+
+def copy_to_s3(
+    request: DeliveryRequest,
+    *,
+    lemlist: LemlistClient,
+    store: ExportStore,
+    s3: Any,
+    destination: Destination,
+) -> ExportRecord:
+    """Stream the CSV into S3 and mark the record delivered; a no-op if it already is."""
+    record = store.get(request.export_id)
+    if record.status == DELIVERED:
+        return record
+    store.begin_delivery(request.export_id)
+    started = parse_iso(record.lemlist_started_at or record.created_at)
+    target = ObjectSpec(
+        bucket=destination.bucket,
+        key=object_key(destination.prefix, record.campaign_id, started, record.export_id),
+        content_type="text/csv",
+        metadata=_metadata(record, request.file_size),
+    )
+    if not record.download_url:
+        raise LemlistProtocolError(f"No download URL was recorded for export {record.export_id}")
+    _check_size(request.file_size, "lemlist announces", destination.max_bytes)
+    register_secret(record.download_url)  # a safety net: messages show its host only
+    with lemlist.open_download(record.download_url) as download:
+        expected = (
+            request.file_size if request.file_size is not None else download.verifiable_size()
+        )
+        _check_size(download.content_length, f"{download.where} announces", destination.max_bytes)
+        if expected is None and not download.self_delimiting:
+            raise DownloadIncompleteError(
+                "Neither lemlist nor its file server gave the file's size, so a cut download "
+                "could not be told from a whole one; nothing was stored"
+            )
+        stored = stream_to_s3(
+            s3,
+            download,
+            target,
+            expected_size=expected,
+            part_size=destination.part_size,
+            max_size=destination.max_bytes,
+            before_commit=lambda: _still_delivering(store, record.export_id),
+        )
+    return store.mark_delivered(request.export_id, stored)
+
+
+def _check_size(size: int | None, who: str, limit: int) -> None:
+    if size is not None and size > limit:
+        raise DownloadTooLargeError(
+            f"The file {who} is {format_bytes(size)}, over the stack's limit of "
+            f"{format_bytes(limit)} (MaxDownloadMiB); nothing was stored",
+            size=size,
+            limit=limit,
+        )
+
+
+def _still_delivering(store: ExportStore, export_id: str) -> None:
+    """Refuse to publish the object of an export that ended meanwhile (a copy step retried
+    after a timeout while this one was still running, and the export failed)."""
+    current = store.get(export_id)
+    if current.status != DELIVERING:
+        raise InvalidTransitionError(
+            f"Export {export_id} became {current.status} during the copy; the copy was dropped"
+        )
+
+
+def _metadata(record: ExportRecord, file_size: int | None) -> dict[str, str]:
+    # S3 user metadata is ASCII only: the campaign name travels percent-encoded (UTF-8).
+    metadata = {
+        "export-id": record.export_id,
+        "campaign-id": record.campaign_id,
+        "campaign-name": quote(record.campaign_name, safe=" -_.,()&'"),
+    }
+    if file_size is not None:
+        metadata["lemlist-file-size"] = str(file_size)
+    return metadata

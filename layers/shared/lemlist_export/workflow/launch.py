@@ -1,0 +1,119 @@
+"""Start an export: ask lemlist, record it, hand it to the state machine.
+
+The record is written before the execution starts, and the execution is named after the
+export id, so a retried StartExecution cannot run two pollers for one export. lemlist's
+start is not idempotent (every call is a new export): it is called exactly once here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lemlist_export.core.errors import AwsTransientError, ExportError
+from lemlist_export.core.identifiers import require_lemlist_id
+from lemlist_export.lemlist.client import LemlistClient
+from lemlist_export.records.new import new_record
+from lemlist_export.records.record import ExportRecord
+from lemlist_export.records.store import ExportStore
+from lemlist_export.workflow.wait_policy import WaitPolicy
+
+
+class PollerStartError(ExportError):
+    """lemlist started the export but the state machine could not be started."""
+
+    def __init__(self, message: str, record: ExportRecord) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+class UnrecordedExportError(ExportError):
+    """lemlist started the export but its record could not be written (DynamoDB failing)."""
+
+    def __init__(self, message: str, export_id: str) -> None:
+        super().__init__(message)
+        self.export_id = export_id
+
+
+@dataclass(frozen=True)
+class StartedExport:
+    record: ExportRecord
+    execution_arn: str
+
+
+def execution_input(record: ExportRecord, waits: WaitPolicy) -> dict[str, Any]:
+    """The state machine's input: who to poll, how long to wait, and the loop's counters."""
+    return {
+        "exportId": record.export_id,
+        "campaignId": record.campaign_id,
+        # Our own clock, not lemlist's startedAt: the 2-hour expiry is measured from here.
+        "startedAt": record.created_at,
+        "waits": waits.to_input(),
+        "check": {
+            "status": "pending",
+            "pollCount": 0,
+            "transientErrors": 0,
+            "nextCheckInSeconds": waits.first_wait_seconds,
+        },
+        "delivery": {"status": "waiting", "attempt": 0},
+    }
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of the execution of `state_machine_arn` named `name`."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def begin_input(campaign_id: str, source: str, waits: WaitPolicy, delay: int = 0) -> dict[str, Any]:
+    """The input of an execution that starts the export itself (Slack, schedules): no
+    exportId yet, so the state machine's first task asks lemlist."""
+    return {
+        "campaignId": campaign_id,
+        "source": source,
+        "waits": waits.to_input(),
+        "start": {"status": "waiting", "attempt": 0, "nextAttemptInSeconds": delay},
+    }
+
+
+def start_export(
+    campaign_id: str,
+    *,
+    source: str,
+    lemlist: LemlistClient,
+    store: ExportStore,
+    stepfunctions: Any,
+    state_machine_arn: str,
+    waits: WaitPolicy,
+    retention_days: int,
+    now: datetime,
+    callback_url: str | None = None,
+) -> StartedExport:
+    require_lemlist_id(campaign_id, "campaignId")
+    status = lemlist.start_export(campaign_id)
+    record = new_record(
+        status, source=source, now=now, retention_days=retention_days, callback_url=callback_url
+    )
+    try:
+        store.create(record)
+    except AwsTransientError as exc:
+        raise UnrecordedExportError(
+            f"lemlist started export {record.export_id} but it could not be recorded ({exc}); "
+            "nothing will deliver it",
+            record.export_id,
+        ) from None
+    try:
+        answer = stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=record.export_id,
+            input=json.dumps(execution_input(record, waits)),
+        )
+    except (ClientError, BotoCoreError) as exc:
+        code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+        reason = f"lemlist started the export but its status poller could not start ({code})"
+        store.mark_failed(record.export_id, "PollerStartError", reason)
+        raise PollerStartError(reason, store.get(record.export_id)) from None
+    return StartedExport(record, answer["executionArn"])

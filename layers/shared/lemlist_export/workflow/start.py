@@ -1,0 +1,161 @@
+"""The state machine's first task for exports asked for by Slack or a schedule.
+
+Those callers cannot wait for lemlist (Slack wants an answer within 3 s; a schedule may
+start hundreds of exports at once), so the execution itself starts the export. Like the
+status check, a 429 or a passing outage answers `retry` with a wait (at least Retry-After)
+instead of raising; the request item remembers the export id as soon as lemlist gives it,
+so a retried task never starts a second export.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lemlist_export.core.errors import AwsTransientError, LemlistTransientError, RateLimitedError
+from lemlist_export.lemlist.client import LemlistClient
+from lemlist_export.lemlist.status import ExportStatus
+from lemlist_export.records.new import new_record
+from lemlist_export.records.record import ExportRecord
+from lemlist_export.records.requests import ExportRequest, RequestStore, new_request
+from lemlist_export.records.store import ExportStore
+from lemlist_export.workflow.launch import execution_input
+from lemlist_export.workflow.wait_policy import WaitPolicy
+
+
+@dataclass(frozen=True)
+class BeginRequest:
+    request_id: str
+    campaign_id: str
+    source: str
+    waits: WaitPolicy
+    attempt: int = 0
+    transient_errors: int = 0
+
+    @classmethod
+    def from_input(cls, event: dict[str, Any]) -> BeginRequest:
+        previous = event.get("previous") or {}
+        return cls(
+            request_id=event["requestId"],
+            campaign_id=event["campaignId"],
+            source=event.get("source") or "schedule",
+            waits=WaitPolicy.from_input(event.get("waits")),
+            attempt=int(previous.get("attempt", 0)),
+            transient_errors=int(previous.get("transientErrors", 0)),
+        )
+
+    def state(self, start: dict[str, Any]) -> dict[str, Any]:
+        """The execution's state while the export is not started yet."""
+        return {
+            "campaignId": self.campaign_id,
+            "source": self.source,
+            "waits": self.waits.to_input(),
+            "start": start,
+        }
+
+
+@dataclass(frozen=True)
+class Begun:
+    """The task's answer: the execution's next state, and the record if lemlist started it."""
+
+    state: dict[str, Any]
+    record: ExportRecord | None = None
+    newly_started: bool = False
+
+
+def begin_export(
+    request: BeginRequest,
+    *,
+    lemlist: LemlistClient,
+    store: ExportStore,
+    requests: RequestStore,
+    retention_days: int,
+    now: datetime,
+) -> Begun:
+    asked = requests.save(
+        new_request(request.request_id, request.campaign_id, source=request.source, now=now),
+        now,
+    )
+    attempt = request.attempt + 1
+    if asked.export_id:
+        # A retry of this task after lemlist had already started the export.
+        record = store.find(asked.export_id) or _record_again(
+            asked, lemlist, store, retention_days, now
+        )
+        return Begun(_started(record, request.waits, attempt), record)
+    try:
+        status = lemlist.start_export(request.campaign_id)
+    except RateLimitedError as exc:
+        wait = request.waits.after_rate_limit(exc.retry_after, 1)
+        return Begun(request.state(_retry(attempt, request.transient_errors, wait, exc)))
+    except LemlistTransientError as exc:
+        failures = request.transient_errors + 1
+        if failures > request.waits.max_transient_errors:
+            raise LemlistTransientError(
+                f"lemlist failed {failures} attempts in a row to start the export; last: {exc}"
+            ) from None
+        wait = request.waits.backoff(failures)
+        return Begun(request.state(_retry(attempt, failures, wait, exc)))
+    _remember(requests, request.request_id, status.export_id)
+    record = _record(asked, status, retention_days, now)
+    store.create(record)
+    return Begun(_started(record, request.waits, attempt), record, newly_started=True)
+
+
+def _remember(requests: RequestStore, request_id: str, export_id: str) -> None:
+    """Write the export id down now, retrying here: until it is, a crash or a retried task
+    would start a second export in lemlist."""
+    for attempt in range(1, 4):
+        try:
+            requests.attach_export(request_id, export_id)
+            return
+        except AwsTransientError:
+            if attempt == 3:
+                raise
+            time.sleep(0.5 * attempt)
+
+
+def _record(
+    asked: ExportRequest, status: ExportStatus, retention_days: int, now: datetime
+) -> ExportRecord:
+    return new_record(
+        status,
+        source=asked.source,
+        now=now,
+        retention_days=retention_days,
+        slack_response_url=asked.slack_response_url,
+        requested_by=asked.requested_by,
+        execution_name=asked.request_id,
+        requested_at=asked.requested_at,
+    )
+
+
+def _record_again(
+    asked: ExportRequest,
+    lemlist: LemlistClient,
+    store: ExportStore,
+    retention_days: int,
+    now: datetime,
+) -> ExportRecord:
+    """The record a crashed attempt did not get to write, rebuilt from lemlist's status."""
+    assert asked.export_id is not None
+    status = lemlist.get_export_status(asked.campaign_id, asked.export_id)
+    record = _record(asked, status, retention_days, now)
+    store.create(record)
+    return record
+
+
+def _started(record: ExportRecord, waits: WaitPolicy, attempt: int) -> dict[str, Any]:
+    return {**execution_input(record, waits), "start": {"status": "started", "attempt": attempt}}
+
+
+def _retry(attempt: int, transient_errors: int, wait: int, exc: Exception) -> dict[str, Any]:
+    return {
+        "status": "retry",
+        "attempt": attempt,
+        "transientErrors": transient_errors,
+        "nextAttemptInSeconds": wait,
+        "note": str(exc),
+    }

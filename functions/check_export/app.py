@@ -19,7 +19,7 @@ from lemlist_export.workflow.check import CheckRequest, check_export
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = CheckRequest.from_input(event)
     tag_export(request.export_id, request.campaign_id)
-    metrics.add_metric(name="StatusChecks", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="CheckAttempts", unit=MetricUnit.Count, value=1)
     result = check_export(request, lemlist=runtime.lemlist(), store=runtime.store(), now=utc_now())
     logger.info("Status checked", extra={"result": result})
     return result

@@ -74,6 +74,12 @@ idempotency = IdempotencyConfig(
     payload_validation_jmespath="[campaignId, callbackUrl]",
     expires_after_seconds=24 * 3600,
 )
+# Powertools names a key after the decorated function's module and name: pinned to the name it
+# had when keys were first written, so that moving or renaming the code never makes a replay
+# (Zapier retries for hours, across deploys) look new and start a second export.
+IDEMPOTENCY_KEY_PREFIX = (
+    f"{os.environ.get('AWS_LAMBDA_FUNCTION_NAME', 'test-func')}.app._start_once"
+)
 persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("COORDINATION_TABLE", ""))
 
 
@@ -131,7 +137,10 @@ class StartOutcome(Exception):
 
 
 @idempotent_function(
-    data_keyword_argument="request", persistence_store=persistence, config=idempotency
+    data_keyword_argument="request",
+    persistence_store=persistence,
+    config=idempotency,
+    key_prefix=IDEMPOTENCY_KEY_PREFIX,
 )
 def _start_once(request: dict[str, Any]) -> dict[str, Any]:
     """`start_for_api`, its outcome remembered 24 h under the Idempotency-Key."""

@@ -48,3 +48,21 @@ def test_json_that_is_not_an_object_is_a_422_and_starts_nothing(
     assert status == 422
     assert message.startswith("The body must be a JSON object like")
     assert [r for r in simulator.requests if r.route == "start"] == []
+
+
+def test_idempotency_keys_are_named_after_the_pinned_prefix_not_the_module(
+    stack: LocalStack,
+) -> None:
+    # Locally the handler's module is `local_lambda_ExportsApiFunction_app`; unpinned,
+    # Powertools would name keys after it (and after any future rename or move).
+    assert stack.http_api is not None
+    headers = {**stack.api_headers(), "idempotency-key": "pinned-prefix-1"}
+    body = json.dumps({"campaignId": DEFAULT_CAMPAIGN_ID})
+    assert stack.http_api.request("POST", "/exports", headers=headers, body=body).status == 202
+
+    items = stack.client("dynamodb").scan(TableName=stack.stack.name("CoordinationTable"))["Items"]
+    ids = [item["id"]["S"] for item in items]
+    keys = [i for i in ids if "_start_once#" in i]
+
+    assert keys == [i for i in ids if i.startswith("test-func.app._start_once#")]
+    assert len(keys) == 1

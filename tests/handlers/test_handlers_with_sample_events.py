@@ -52,7 +52,7 @@ def with_ids(event: dict[str, Any], export_id: str) -> dict[str, Any]:
     return event
 
 
-@pytest.mark.parametrize("sample", ["start_export.json", "start_export_base64.json"])
+@pytest.mark.parametrize("sample", ["post_exports.json", "post_exports_base64.json"])
 def test_start_handler_answers_202_records_and_starts_one_execution(
     stack: LocalStack, simulator: LemlistSimulator, sample: str
 ) -> None:
@@ -112,10 +112,10 @@ def deliver(stack: LocalStack, simulator: LemlistSimulator, api_key: str) -> tup
     export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
     client = LemlistClient(api_key, ClientSettings(base_url=simulator.base_url, urls=LOCAL_URLS))
     done = client.get_export_status(DEFAULT_CAMPAIGN_ID, export_id)
-    event = with_ids(load_event("deliver_export.json"), export_id)
+    event = with_ids(load_event("copy_export.json"), export_id)
     stack.store().record_poll(export_id, done, 1)  # what the check step records when done
     event["fileSize"] = done.file_size
-    return export_id, invoke(stack, "DeliverExportFunction", event)
+    return export_id, invoke(stack, "CopyExportFunction", event)
 
 
 def test_deliver_handler_streams_the_csv_into_s3(
@@ -141,7 +141,9 @@ def test_finish_handler_records_the_caught_failure_and_announces_it(
     export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
 
     outcome = invoke(
-        stack, "FinishExportFunction", with_ids(load_event("finish_export_failed.json"), export_id)
+        stack,
+        "AnnounceExportFunction",
+        with_ids(load_event("announce_export_failed.json"), export_id),
     )
 
     assert outcome.error is None
@@ -153,7 +155,9 @@ def test_finish_handler_records_the_caught_failure_and_announces_it(
     assert hook.json()["error"] == record.failure_reason
     # A second delivery of the same event changes nothing and posts nothing new.
     invoke(
-        stack, "FinishExportFunction", with_ids(load_event("finish_export_failed.json"), export_id)
+        stack,
+        "AnnounceExportFunction",
+        with_ids(load_event("announce_export_failed.json"), export_id),
     )
     assert len(targets.receiver.posts) == 2
 
@@ -167,7 +171,7 @@ def test_finish_handler_catches_a_timed_out_execution_from_eventbridge(
     export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
 
     outcome = invoke(
-        stack, "FinishExportFunction", with_ids(load_event("execution_timed_out.json"), export_id)
+        stack, "AnnounceExportFunction", with_ids(load_event("execution_timed_out.json"), export_id)
     )
 
     assert outcome.error is None
@@ -194,7 +198,7 @@ def test_finish_handler_reads_a_lambda_error_cause_from_eventbridge(
         ),
     )
 
-    assert invoke(stack, "FinishExportFunction", event).error is None
+    assert invoke(stack, "AnnounceExportFunction", event).error is None
 
     record = stack.record(export_id)
     assert record is not None and record.failure_type == "LemlistAuthError"
@@ -214,7 +218,7 @@ def test_a_copy_for_an_export_that_already_failed_stores_nothing(
     stack.store().mark_failed(export_id, "ExportExpiredError", "gave up")
 
     outcome = invoke(
-        stack, "DeliverExportFunction", with_ids(load_event("deliver_export.json"), export_id)
+        stack, "CopyExportFunction", with_ids(load_event("copy_export.json"), export_id)
     )
 
     assert outcome.error is not None and outcome.error["errorType"] == "InvalidTransitionError"
@@ -226,10 +230,10 @@ def test_a_retried_copy_of_a_delivered_export_is_a_no_op(
     stack: LocalStack, simulator: LemlistSimulator, api_key: str
 ) -> None:
     export_id, first = deliver(stack, simulator, api_key)
-    event = with_ids(load_event("deliver_export.json"), export_id)
+    event = with_ids(load_event("copy_export.json"), export_id)
     event["fileSize"] = first.payload["bytes"]
 
-    again = invoke(stack, "DeliverExportFunction", event)
+    again = invoke(stack, "CopyExportFunction", event)
 
     assert again.error is None
     assert again.payload["status"] == "delivered"
@@ -246,8 +250,8 @@ def test_finish_handler_announces_a_delivered_export(
 ) -> None:
     export_id, _ = deliver(stack, simulator, api_key)
 
-    event = with_ids(load_event("finish_export_delivered.json"), export_id)
-    outcome = invoke(stack, "FinishExportFunction", event)
+    event = with_ids(load_event("announce_export_delivered.json"), export_id)
+    outcome = invoke(stack, "AnnounceExportFunction", event)
 
     assert outcome.error is None
     assert outcome.payload == {
@@ -265,8 +269,8 @@ def test_finish_handler_never_calls_an_undelivered_export_delivered(
 ) -> None:
     export_id, _ = lemlist_export_in_flight(stack, simulator, api_key)
 
-    event = with_ids(load_event("finish_export_delivered.json"), export_id)
-    outcome = invoke(stack, "FinishExportFunction", event)
+    event = with_ids(load_event("announce_export_delivered.json"), export_id)
+    outcome = invoke(stack, "AnnounceExportFunction", event)
 
     assert outcome.error is None
     record = stack.record(export_id)
@@ -336,7 +340,7 @@ def test_scheduled_handler_starts_one_execution_per_campaign(stack: LocalStack) 
 def test_begin_handler_starts_the_export_and_answers_the_polling_state(
     stack: LocalStack, simulator: LemlistSimulator
 ) -> None:
-    outcome = invoke(stack, "BeginExportFunction", load_event("begin_export.json"))
+    outcome = invoke(stack, "StartExportFunction", load_event("start_export.json"))
 
     assert outcome.error is None
     state = outcome.payload
@@ -347,5 +351,5 @@ def test_begin_handler_starts_the_export_and_answers_the_polling_state(
     assert record is not None and record.source == "schedule"
     assert record.execution_name == "sched_3f1c2a9b7d4e_20261130T0600_cam_DemoCampaign01"
     # A retried task continues the same export instead of starting another.
-    again = invoke(stack, "BeginExportFunction", load_event("begin_export.json"))
+    again = invoke(stack, "StartExportFunction", load_event("start_export.json"))
     assert again.payload["exportId"] == state["exportId"] and len(simulator.exports) == 1

@@ -113,12 +113,12 @@ LEMLIST_KEY = "secretsmanager:GetSecretValue"
             },
         ),
         (
-            "BeginExportFunction",
+            "StartExportFunction",
             {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", LEMLIST_KEY},
         ),
         ("CheckExportFunction", {"dynamodb:GetItem", "dynamodb:UpdateItem", LEMLIST_KEY}),
         (
-            "DeliverExportFunction",
+            "CopyExportFunction",
             {
                 "dynamodb:GetItem",
                 "dynamodb:UpdateItem",
@@ -128,7 +128,7 @@ LEMLIST_KEY = "secretsmanager:GetSecretValue"
             },
         ),
         (
-            "FinishExportFunction",
+            "AnnounceExportFunction",
             {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", LEMLIST_KEY},
         ),
     ],
@@ -172,10 +172,8 @@ def test_only_the_delivery_writes_to_s3_and_only_under_the_prefix(template: Temp
         for f in template.resources("AWS::Serverless::Function")
         if "s3:PutObject" in actions(template, f.logical_id)
     ]
-    assert [f.logical_id for f in writers] == ["DeliverExportFunction"]
-    (s3,) = [
-        s for s in statements(template, "DeliverExportFunction") if "s3:PutObject" in s["Action"]
-    ]
+    assert [f.logical_id for f in writers] == ["CopyExportFunction"]
+    (s3,) = [s for s in statements(template, "CopyExportFunction") if "s3:PutObject" in s["Action"]]
     assert s3["Resource"] == {"Fn::Sub": "${ExportsBucket.Arn}/${ExportsPrefix}/*"}
 
 
@@ -193,7 +191,7 @@ def test_secrets_are_read_by_name_never_by_wildcard_account(template: Template) 
 
 
 def test_the_watchdog_rule_listens_to_this_state_machine_only(template: Template) -> None:
-    events = resource(template, "FinishExportFunction")["Properties"]["Events"]
+    events = resource(template, "AnnounceExportFunction")["Properties"]["Events"]
     pattern = events["ExecutionEnded"]["Properties"]["Pattern"]
     assert pattern["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
     assert pattern["detail"]["stateMachineArn"] == [{"Ref": "ExportStateMachine"}]

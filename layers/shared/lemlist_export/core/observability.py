@@ -7,6 +7,7 @@ every registered secret in the final line, tracebacks included.
 from __future__ import annotations
 
 import logging
+import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -23,7 +24,10 @@ logger = Logger(logger_formatter=RedactingFormatter())
 # Only AWS SDK calls are traced: an HTTP trace would record webhook and response_url paths,
 # which are credentials. Responses are not captured either (they hold presigned URLs).
 tracer = Tracer(patch_modules=["boto3", "botocore"])
-metrics = Metrics()
+# The template sets POWERTOOLS_METRICS_NAMESPACE; the default keeps a module imported before
+# any environment exists (the OpenAPI generator, a test) from leaving a namespace-less
+# singleton that refuses to flush later.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "LemlistStatsExport")
 
 
 def tag_export(export_id: str | None, campaign_id: str | None = None) -> None:

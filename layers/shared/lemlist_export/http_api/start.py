@@ -17,7 +17,7 @@ from lemlist_export.core.clock import utc_now
 from lemlist_export.core.observability import logger, metrics, tag_export
 from lemlist_export.http_api.models import ExportStarted
 from lemlist_export.wiring import runtime, settings
-from lemlist_export.workflow.launch import PollerStartError, UnrecordedExportError, start_export
+from lemlist_export.workflow.launch import PollerStartError, UnrecordedExportError, launch_export
 
 # Zapier gives up after 30 s: wait out at most a few seconds of lemlist rate limiting.
 START_RATE_LIMIT_WAIT = 5.0
@@ -31,7 +31,7 @@ def start_for_api(request: dict[str, Any], status_url: Callable[[str], str]) -> 
     except PollerStartError as exc:
         logger.error("Export started in lemlist but not polled", extra={"reason": str(exc)})
         # Recorded as failed; announce it like any other failed export.
-        runtime.finish(exc.record.export_id)
+        runtime.announce(exc.record.export_id)
         return {"status": 503, "body": {"message": str(exc), "exportId": exc.record.export_id}}
     except UnrecordedExportError as exc:
         logger.error("Export started in lemlist but not recorded", extra={"reason": str(exc)})
@@ -39,7 +39,7 @@ def start_for_api(request: dict[str, Any], status_url: Callable[[str], str]) -> 
 
 
 def _started(request: dict[str, Any], status_url: Callable[[str], str]) -> dict[str, Any]:
-    started = start_export(
+    started = launch_export(
         request["campaignId"],
         source="api",
         lemlist=runtime.lemlist(max_rate_limit_wait=START_RATE_LIMIT_WAIT),

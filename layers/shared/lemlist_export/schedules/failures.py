@@ -39,8 +39,8 @@ from lemlist_export.records.new import refused_record
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.store import ExportStore
 from lemlist_export.schedules.plan import ScheduledRun, firing_id, scheduled_moment
+from lemlist_export.workflow.announce import announce_export
 from lemlist_export.workflow.failure_reasons import Failure
-from lemlist_export.workflow.finish import finish_export
 
 SCHEDULE_CAMPAIGN_ID = "schedule"
 SOURCE = "schedule"
@@ -126,7 +126,7 @@ def record_failed_firing(
         record = _with_campaign_name(record, run)
         with suppress(InvalidTransitionError):  # a duplicate delivery got there first
             store.create(record)
-    return finish_export(record_id, failure=None, store=store, notifier=notifier)
+    return announce_export(record_id, failure=None, store=store, notifier=notifier)
 
 
 def _advice(error: BaseException, stack: StackFacts) -> str:

@@ -20,8 +20,8 @@ from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.requests import RequestStore
 from lemlist_export.records.store import ExportStore
 from lemlist_export.wiring import secrets, settings
+from lemlist_export.workflow.announce import announce_export
 from lemlist_export.workflow.failure_reasons import Failure
-from lemlist_export.workflow.finish import finish_export
 
 # Explicit timeouts: botocore's defaults (60 s connect, 60 s read) outlast our Lambdas.
 _AWS_CONFIG = Config(
@@ -105,6 +105,6 @@ def _poster() -> WebhookPoster:
     return WebhookPoster(urls=settings.url_judge())
 
 
-def finish(export_id: str, failure: Failure | None = None) -> ExportRecord:
-    """Record and announce the end of an export (see `workflow.finish.finish_export`)."""
-    return finish_export(export_id, failure=failure, store=store(), notifier=notifier)
+def announce(export_id: str, failure: Failure | None = None) -> ExportRecord:
+    """Record and announce the end of an export (see `workflow.announce.announce_export`)."""
+    return announce_export(export_id, failure=failure, store=store(), notifier=notifier)

@@ -43,14 +43,14 @@ _RETRYABLE = (
 
 
 @dataclass(frozen=True)
-class DeliveryRequest:
+class CopyRequest:
     export_id: str
     file_size: int | None
     policy: WaitPolicy
     attempts_so_far: int = 0
 
     @classmethod
-    def from_input(cls, event: dict[str, Any]) -> DeliveryRequest:
+    def from_input(cls, event: dict[str, Any]) -> CopyRequest:
         size = event.get("fileSize")
         previous = event.get("previous") or {}
         return cls(
@@ -76,8 +76,8 @@ def object_key(prefix: str, campaign_id: str, started: datetime, export_id: str)
     return f"{prefix}/{path}" if prefix else path
 
 
-def deliver_export(
-    request: DeliveryRequest,
+def copy_export(
+    request: CopyRequest,
     *,
     lemlist: LemlistClient,
     store: ExportStore,
@@ -112,7 +112,7 @@ def deliver_export(
 
 
 def copy_to_s3(
-    request: DeliveryRequest,
+    request: CopyRequest,
     *,
     lemlist: LemlistClient,
     store: ExportStore,

@@ -40,7 +40,7 @@ class UnrecordedExportError(ExportError):
 
 
 @dataclass(frozen=True)
-class StartedExport:
+class LaunchedExport:
     record: ExportRecord
     execution_arn: str
 
@@ -68,7 +68,7 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
 
-def begin_input(campaign_id: str, source: str, waits: WaitPolicy, delay: int = 0) -> dict[str, Any]:
+def start_input(campaign_id: str, source: str, waits: WaitPolicy, delay: int = 0) -> dict[str, Any]:
     """The input of an execution that starts the export itself (Slack, schedules): no
     exportId yet, so the state machine's first task asks lemlist."""
     return {
@@ -79,7 +79,7 @@ def begin_input(campaign_id: str, source: str, waits: WaitPolicy, delay: int = 0
     }
 
 
-def start_export(
+def launch_export(
     campaign_id: str,
     *,
     source: str,
@@ -91,7 +91,7 @@ def start_export(
     retention_days: int,
     now: datetime,
     callback_url: str | None = None,
-) -> StartedExport:
+) -> LaunchedExport:
     require_lemlist_id(campaign_id, "campaignId")
     status = lemlist.start_export(campaign_id)
     record = new_record(
@@ -116,4 +116,4 @@ def start_export(
         reason = f"lemlist started the export but its status poller could not start ({code})"
         store.mark_failed(record.export_id, "PollerStartError", reason)
         raise PollerStartError(reason, store.get(record.export_id)) from None
-    return StartedExport(record, answer["executionArn"])
+    return LaunchedExport(record, answer["executionArn"])

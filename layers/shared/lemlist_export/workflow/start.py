@@ -26,7 +26,7 @@ from lemlist_export.workflow.wait_policy import WaitPolicy
 
 
 @dataclass(frozen=True)
-class BeginRequest:
+class StartRequest:
     request_id: str
     campaign_id: str
     source: str
@@ -35,7 +35,7 @@ class BeginRequest:
     transient_errors: int = 0
 
     @classmethod
-    def from_input(cls, event: dict[str, Any]) -> BeginRequest:
+    def from_input(cls, event: dict[str, Any]) -> StartRequest:
         previous = event.get("previous") or {}
         return cls(
             request_id=event["requestId"],
@@ -57,7 +57,7 @@ class BeginRequest:
 
 
 @dataclass(frozen=True)
-class Begun:
+class Started:
     """The task's answer: the execution's next state, and the record if lemlist started it."""
 
     state: dict[str, Any]
@@ -65,15 +65,15 @@ class Begun:
     newly_started: bool = False
 
 
-def begin_export(
-    request: BeginRequest,
+def start_export(
+    request: StartRequest,
     *,
     lemlist: LemlistClient,
     store: ExportStore,
     requests: RequestStore,
     retention_days: int,
     now: datetime,
-) -> Begun:
+) -> Started:
     asked = requests.save(
         new_request(request.request_id, request.campaign_id, source=request.source, now=now),
         now,
@@ -84,12 +84,12 @@ def begin_export(
         record = store.find(asked.export_id) or _record_again(
             asked, lemlist, store, retention_days, now
         )
-        return Begun(_started(record, request.waits, attempt), record)
+        return Started(_started(record, request.waits, attempt), record)
     try:
         status = lemlist.start_export(request.campaign_id)
     except RateLimitedError as exc:
         wait = request.waits.after_rate_limit(exc.retry_after, 1)
-        return Begun(request.state(_retry(attempt, request.transient_errors, wait, exc)))
+        return Started(request.state(_retry(attempt, request.transient_errors, wait, exc)))
     except LemlistTransientError as exc:
         failures = request.transient_errors + 1
         if failures > request.waits.max_transient_errors:
@@ -97,11 +97,11 @@ def begin_export(
                 f"lemlist failed {failures} attempts in a row to start the export; last: {exc}"
             ) from None
         wait = request.waits.backoff(failures)
-        return Begun(request.state(_retry(attempt, failures, wait, exc)))
+        return Started(request.state(_retry(attempt, failures, wait, exc)))
     _remember(requests, request.request_id, status.export_id)
     record = _record(asked, status, retention_days, now)
     store.create(record)
-    return Begun(_started(record, request.waits, attempt), record, newly_started=True)
+    return Started(_started(record, request.waits, attempt), record, newly_started=True)
 
 
 def _remember(requests: RequestStore, request_id: str, export_id: str) -> None:

@@ -16,8 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lemlist_export.core.observability import logger, metrics, tag_export, tracer
 from lemlist_export.records.record import DELIVERED, ExportRecord
 from lemlist_export.wiring import runtime, settings
+from lemlist_export.workflow.announce import announce_refused_start
 from lemlist_export.workflow.failure_reasons import Failure
-from lemlist_export.workflow.finish import finish_refused_start
 
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 # The error of the state machine's own failure states: that path already finished.
@@ -39,6 +39,7 @@ class Ending:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="AnnounceAttempts", unit=MetricUnit.Count, value=1)
     if event.get("detail-type") == EXECUTION_STATUS_CHANGE:
         metrics.add_metric(name="WatchdogEvents", unit=MetricUnit.Count, value=1)
         if (event.get("detail") or {}).get("error") in HANDLED_FAILURES:
@@ -47,7 +48,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         ending = _from_task(event)
     tag_export(ending.export_id, ending.campaign_id or None)
-    record = _finish(ending)
+    record = _announce(ending)
     tag_export(record.export_id, record.campaign_id)
     _measure(record)
     notifications = {name: n.outcome for name, n in record.notifications.items()}
@@ -58,10 +59,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {"exportId": record.export_id, "status": record.status, "notifications": notifications}
 
 
-def _finish(ending: Ending) -> ExportRecord:
+def _announce(ending: Ending) -> ExportRecord:
     if ending.export_id:
-        return runtime.finish(ending.export_id, ending.failure)
-    return finish_refused_start(
+        return runtime.announce(ending.export_id, ending.failure)
+    return announce_refused_start(
         ending.request_id,
         ending.campaign_id,
         source=ending.source,

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export.core.observability import logger, metrics, tag_export, tracer
 from lemlist_export.wiring import runtime, settings
-from lemlist_export.workflow.copy import DeliveryRequest, Destination, deliver_export
+from lemlist_export.workflow.copy import CopyRequest, Destination, copy_export
 
 # The download is one request: a short 429 is cheaper to wait out here than to reschedule.
 DOWNLOAD_RATE_LIMIT_WAIT = 10.0
@@ -19,10 +19,10 @@ DOWNLOAD_RATE_LIMIT_WAIT = 10.0
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = DeliveryRequest.from_input(event)
+    request = CopyRequest.from_input(event)
     tag_export(request.export_id, event.get("campaignId"))
     metrics.add_metric(name="CopyAttempts", unit=MetricUnit.Count, value=1)
-    result = deliver_export(
+    result = copy_export(
         request,
         lemlist=runtime.lemlist(max_rate_limit_wait=DOWNLOAD_RATE_LIMIT_WAIT),
         store=runtime.store(),

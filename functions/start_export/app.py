@@ -17,17 +17,17 @@ from lemlist_export.notify.notifier import reply_in_slack
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.slack.messages import started_message
 from lemlist_export.wiring import runtime, settings
-from lemlist_export.workflow.start import BeginRequest, begin_export
+from lemlist_export.workflow.start import StartRequest, start_export
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = BeginRequest.from_input(event)
+    request = StartRequest.from_input(event)
     tag_export(None, request.campaign_id)
     metrics.add_metric(name="StartAttempts", unit=MetricUnit.Count, value=1)
-    begun = begin_export(
+    begun = start_export(
         request,
         lemlist=runtime.lemlist(),
         store=runtime.store(),

@@ -24,7 +24,7 @@ from lemlist_export.workflow.failure_reasons import Failure
 TARGETS = "targets"
 
 
-def finish_export(
+def announce_export(
     export_id: str,
     *,
     failure: Failure | None,
@@ -53,7 +53,7 @@ def finish_export(
     return store.get(export_id)
 
 
-def finish_refused_start(
+def announce_refused_start(
     request_id: str,
     campaign_id: str,
     *,
@@ -69,7 +69,7 @@ def finish_refused_start(
     asked = requests.find(request_id)
     if asked is not None and asked.export_id:
         # lemlist did start it before the failure: that export is the one to finish.
-        return finish_export(asked.export_id, failure=failure, store=store, notifier=notifier)
+        return announce_export(asked.export_id, failure=failure, store=store, notifier=notifier)
     if store.find(request_id) is None:
         record = refused_record(
             request_id,
@@ -85,4 +85,4 @@ def finish_refused_start(
         )
         with suppress(InvalidTransitionError):  # a duplicate finish got there first
             store.create(record)
-    return finish_export(request_id, failure=None, store=store, notifier=notifier)
+    return announce_export(request_id, failure=None, store=store, notifier=notifier)

@@ -40,8 +40,9 @@ serve: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(PY) -m local_stack openapi
 
-## test: lint, template checks, security scans and the whole test-suite
-test: setup lint validate security
+## test: lint, then the whole test-suite (its tooling tests run cfn-lint, sam validate,
+## checkov and bandit once each; `make validate security` runs them alone)
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -70,9 +71,10 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.status_polls
 	$(PY) -m benchmarks.ack_latency
 
-## build: what `sam deploy` ships (needs python3.13 on PATH; pyenv has it here)
+## build: what `sam deploy` ships (needs python3.13, the functions' runtime, on PATH)
 build: $(TOOLS)/.installed
-	PYENV_VERSION=3.13.0:3.11.7 $(TOOLS_ENV) $(TOOLS)/bin/sam build
+	@python3.13 --version > /dev/null 2>&1 || { echo "error: sam build needs python3.13 on PATH (the functions' runtime): install it (with pyenv: pyenv install 3.13 and pyenv shell 3.13 3.11), or run sam build --use-container"; exit 1; }
+	$(TOOLS_ENV) $(TOOLS)/bin/sam build
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(SECURITY) .aws-sam .local .pytest_cache .ruff_cache

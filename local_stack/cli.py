@@ -11,34 +11,20 @@ one JSON object. Exit code 0 if and only if the export was delivered.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import secrets
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from lemlist_export.core.errors import ExportError
 from lemlist_export.core.humanize import format_bytes, format_duration
 from lemlist_export.core.identifiers import require_lemlist_id
-from lemlist_export.core.url_judge import LOCAL_URLS
 
-from .deploy import PROJECT_ROOT
 from .export_run import ExportSummary, run_export
-from .lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
+from .lemlist_simulator import DEFAULT_CAMPAIGN_ID
 from .openapi import write_document
 from .progress import ProgressLine
-from .stack import LocalStack, StackOptions
-from .webhook_receiver import LocalNotificationTargets
-
-LOG_DIR = PROJECT_ROOT / ".local" / "logs"
-
-
-class UsageError(Exception):
-    """A flag or its value is wrong: say which and how to fix it."""
+from .serve_command import serve
+from .session import UsageError, check_lemlist_arguments, running_stack, shown_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             out.write(f"wrote {write_document()}\n")
             return 0
         if args.command == "serve":
-            return serve_command(args, out, err)
+            return serve(args, out, err)
         return _run(args, out, err)
     except UsageError as exc:
         err.write(f"error: {exc}\n")
@@ -89,21 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.write("\nInterrupted; the embedded stack stops with this process.\n")
         return 130
-
-
-def check_lemlist_arguments(args: argparse.Namespace) -> str:
-    """The lemlist API key to use; UsageError for flags that do not go together."""
-    api_key = args.api_key or os.environ.get("LEMLIST_API_KEY", "")
-    if args.lemlist_url:
-        try:
-            LOCAL_URLS.judge(args.lemlist_url, "The lemlist URL")
-        except ExportError as exc:
-            raise UsageError(f"--lemlist-url: {exc}") from None
-        if not api_key:
-            raise UsageError("--lemlist-url needs --api-key KEY (or LEMLIST_API_KEY)")
-    if args.poll_seconds is not None and args.poll_seconds < 0:
-        raise UsageError("--poll-seconds must be 0 or more")
-    return api_key
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -131,80 +102,6 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         _print_human(summary, posts, log_path, out)
     return 0 if summary.delivered else 1
-
-
-def poll_parameters(seconds: int | None, *, simulated: bool) -> dict[str, str]:
-    # The simulator finishes in a few checks: look every second. Real lemlist: its advice.
-    if seconds is None and simulated:
-        seconds = 1
-    if seconds is None:
-        return {}
-    return {
-        "PollFirstWaitSeconds": str(seconds),
-        "PollIntervalSeconds": str(seconds),
-        "PollMaxIntervalSeconds": str(seconds),
-    }
-
-
-@contextlib.contextmanager
-def running_stack(
-    args: argparse.Namespace, api_key: str, purpose: str, **options: Any
-) -> Iterator[tuple[LocalStack, LocalServices, Path]]:
-    """The stack deployed against the chosen lemlist, its handlers logging to a file."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"{purpose}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    with log_path.open("w") as log, stdout_to(log), local_services(args, api_key) as services:
-        stack = LocalStack(
-            StackOptions(
-                lemlist_api_url=services.lemlist_url,
-                lemlist_api_key=services.api_key,
-                notifications=services.targets.notifications(),
-                parameters=poll_parameters(args.poll_seconds, simulated=services.simulated),
-                **options,
-            )
-        ).start()
-        yield stack, services, log_path
-
-
-@contextlib.contextmanager
-def stdout_to(log: TextIO) -> Iterator[None]:
-    """Handlers print JSON logs and metrics to stdout, as in Lambda; here they go to a file."""
-    with contextlib.redirect_stdout(log):
-        yield
-
-
-@dataclass(frozen=True)
-class LocalServices:
-    lemlist_url: str
-    api_key: str
-    simulated: bool
-    targets: LocalNotificationTargets
-
-
-@contextlib.contextmanager
-def local_services(args: argparse.Namespace, api_key: str) -> Iterator[LocalServices]:
-    """The lemlist to talk to (the simulator unless --lemlist-url) and local webhook targets."""
-    targets = LocalNotificationTargets().start()
-    simulator = None
-    try:
-        if args.lemlist_url:
-            yield LocalServices(args.lemlist_url, api_key, False, targets)
-        else:
-            key = api_key or f"sim_{secrets.token_urlsafe(16)}"
-            simulator = LemlistSimulator(api_key=key).start()
-            yield LocalServices(simulator.base_url, key, True, targets)
-    finally:
-        if simulator is not None:
-            simulator.stop()
-        targets.stop()
-
-
-def shown_path(path: Path) -> str:
-    """A path as the user can type it: relative to the working directory when under it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _print_human(summary: ExportSummary, posts: list[str], log_path: Path, out: TextIO) -> None:
@@ -235,12 +132,6 @@ def _print_human(summary: ExportSummary, posts: list[str], log_path: Path, out: 
     lines.append(f"  logs         {shown_path(log_path)}")
     out.write("\n".join(lines) + "\n")
     out.flush()
-
-
-def serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .serve_command import serve
-
-    return serve(args, out, err)
 
 
 if __name__ == "__main__":

@@ -20,28 +20,6 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
-def _serialize_dynamodb() -> None:
-    """One DynamoDB request at a time, as each is atomic in AWS.
-
-    moto evaluates a conditional write and applies it in separate steps, so concurrent
-    requests can both pass a condition only one should (seen: 11 admissions through a rate
-    gate of 10). Serialising requests restores DynamoDB's per-request atomicity.
-    """
-    from moto.dynamodb.responses import DynamoHandler
-
-    if getattr(DynamoHandler.call_action, "_serialized", False):
-        return
-    original = DynamoHandler.call_action
-    lock = threading.Lock()
-
-    def call_action(self: Any) -> Any:
-        with lock:
-            return original(self)
-
-    call_action._serialized = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -77,14 +55,9 @@ class EmbeddedAws:
         # failure path, not a fault of the local stack.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
-        from moto.core.config import default_user_config
-        from moto.server import ThreadedMotoServer
+        from .moto_hooks import start_server
 
-        # moto only runs state machine definitions when asked to (there is no env variable).
-        default_user_config["stepfunctions"]["execute_state_machine"] = True
-        _serialize_dynamodb()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        self._server = start_server(self.port)
         return self
 
     def client(self, service: str) -> Any:

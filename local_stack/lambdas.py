@@ -1,8 +1,7 @@
 """Run the template's Lambda handlers in this process, as moto's Lambda backend.
 
-moto runs Lambda code in Docker, which this machine lacks. Its one seam is
-`LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs)` (an internal method:
-moto is pinned exactly for it). We replace it with a call to the real handler; an exception
+moto runs Lambda code in Docker, which this machine lacks; `moto_hooks.run_lambdas_with`
+replaces its internal seam with a call to the real handler here; an exception
 becomes Lambda's `{"errorType", "errorMessage"}` answer, whose errorType the state machine's
 Retry and Catch match, as in AWS.
 
@@ -103,17 +102,15 @@ class InProcessLambdas:
 
     def install_into_moto(self) -> None:
         """Make moto's Lambda backend call `invoke` instead of Docker."""
-        from moto.awslambda.models import LambdaFunction
+        from .moto_hooks import run_lambdas_with
 
-        runner = self
-
-        def invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
-            outcome = runner.invoke(fn.function_name, {} if event is None else event)
+        def run(name: str, event: Any) -> tuple[str, bool]:
+            outcome = self.invoke(name, event)
             if outcome.error is not None:
-                return json.dumps(outcome.error), True, ""
-            return json.dumps(outcome.payload), False, ""
+                return json.dumps(outcome.error), True
+            return json.dumps(outcome.payload), False
 
-        LambdaFunction._invoke_lambda = invoke_in_process  # type: ignore[method-assign]
+        run_lambdas_with(run)
 
     def _handler(self, function: LocalFunction) -> Any:
         with self._guard:

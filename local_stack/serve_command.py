@@ -13,8 +13,8 @@ import secrets
 import shlex
 from typing import TextIO
 
-from .cli import check_lemlist_arguments, running_stack, shown_path
 from .lemlist_simulator import DEFAULT_CAMPAIGN_ID
+from .session import check_lemlist_arguments, running_stack, shown_path
 
 
 def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

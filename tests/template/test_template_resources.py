@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,22 @@ def test_the_committed_openapi_document_matches_the_routes() -> None:
     from local_stack.openapi import DOCUMENT, openapi_document
 
     assert DOCUMENT.read_text() == openapi_document(), "run `make openapi` and commit the result"
+
+
+def test_every_variable_the_code_reads_is_set_by_the_template_or_listed() -> None:
+    from lemlist_export.wiring.settings import NOT_FROM_THE_TEMPLATE
+
+    call = re.compile(
+        r"(?:required|optional|integer|environ\.get|getenv|environ\[)\(?\s*[\"']([A-Z][A-Z0-9_]+)[\"']"
+    )
+    read = {
+        found.group(1)
+        for path in [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/shared/**/*.py")]
+        for found in call.finditer(path.read_text())
+    }
+    template_text = (ROOT / "template.yaml").read_text()
+    from_template = {name for name in read if re.search(rf"^\s+{name}:", template_text, re.M)}
+    powertools = {name for name in read if name.startswith("POWERTOOLS_")}
+
+    assert read - from_template - powertools - set(NOT_FROM_THE_TEMPLATE) == set()
+    assert set(NOT_FROM_THE_TEMPLATE) - read == set()  # no stale entry

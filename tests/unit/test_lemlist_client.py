@@ -268,9 +268,9 @@ def static_server() -> Iterator[_StaticServer]:
 @pytest.mark.parametrize(
     ("body", "call"),
     [
-        (b"<html>maintenance</html>", lambda c: c.get_team()),
+        (b"<html>maintenance</html>", lambda c: list(c.list_campaigns())),
         (b"<html>maintenance</html>", lambda c: c.get_export_status("cam_1", "axp_1")),
-        (b'["not", "a", "team"]', lambda c: c.get_team()),
+        (b'["not", "a", "status"]', lambda c: c.get_export_status("cam_1", "axp_1")),
         (b'{"ok": true}', lambda c: c.start_export("cam_1")),
         (b'{"unexpected": "shape"}', lambda c: list(c.list_campaigns())),
     ],
@@ -294,7 +294,7 @@ def test_a_200_answer_we_cannot_read_is_a_protocol_error(static_server, body, ca
 def test_requests_carry_basic_auth_with_the_key_as_password(sim):
     client = client_for(sim)
 
-    client.get_team()
+    list(client.list_campaigns())
     finished(client, DEFAULT_CAMPAIGN_ID)
 
     assert sim.requests
@@ -374,10 +374,10 @@ def test_a_status_past_its_lifetime_is_expired(sim):
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_a_server_error_is_transient_and_carries_the_status(sim, status):
-    sim.inject("team", Fault.server_error(status, "upstream trouble"))
+    sim.inject("campaigns", Fault.server_error(status, "upstream trouble"))
 
     with pytest.raises(LemlistTransientError) as raised:
-        client_for(sim).get_team()
+        list(client_for(sim).list_campaigns())
 
     assert raised.value.status == status
     assert str(status) in str(raised.value)
@@ -410,7 +410,7 @@ def test_a_refused_connection_is_transient_and_says_it_could_not_connect():
     )
 
     with pytest.raises(LemlistTransientError) as raised:
-        client.get_team()
+        list(client.list_campaigns())
 
     assert "could not connect" in str(raised.value)
     assert "timed out" not in str(raised.value)
@@ -426,10 +426,10 @@ def test_a_refused_connection_is_transient_and_says_it_could_not_connect():
     ],
 )
 def test_another_client_error_is_a_request_error_with_lemlists_words(sim, fault, status, text):
-    sim.inject("team", fault)
+    sim.inject("campaigns", fault)
 
     with pytest.raises(LemlistRequestError) as raised:
-        client_for(sim).get_team()
+        list(client_for(sim).list_campaigns())
 
     assert not isinstance(raised.value, LemlistBadTeamError)
     assert raised.value.status == status
@@ -462,11 +462,11 @@ def test_a_429_is_handed_to_the_caller_with_retry_after_when_there_is_no_wait_bu
 
 
 def test_a_429_longer_than_the_wait_budget_is_handed_to_the_caller(sim):
-    sim.inject("team", Fault.rate_limited(10))
+    sim.inject("campaigns", Fault.rate_limited(10))
     sleep = RecordingSleep()
 
     with pytest.raises(RateLimitedError) as raised:
-        client_for(sim, sleep=sleep, max_rate_limit_wait=5).get_team()
+        list(client_for(sim, sleep=sleep, max_rate_limit_wait=5).list_campaigns())
 
     assert raised.value.retry_after == 10
     assert sleep.calls == []
@@ -696,11 +696,3 @@ def test_list_campaigns_filters_by_status(sim, shape):
 
     assert sorted(listed) == sorted(paused)
     assert all(p.query["status"] == "paused" for p in on_route(sim, "campaigns"))
-
-
-def test_get_team_returns_the_team_object(sim):
-    team = client_for(sim).get_team()
-
-    assert isinstance(team, dict)
-    assert team["_id"].startswith("tea_")
-    assert team["name"] == "Simulated Team"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from lemlist_export.notify.announcement import Announcement
 from lemlist_export.records.record import ExportRecord, Progress
 from lemlist_export.slack.command import ShowHelp, ShowStatus, StartExport, Unknown, parse_intent
 from lemlist_export.slack.messages import (
-    final_message,
     help_message,
     started_message,
     starting_message,
@@ -293,7 +293,12 @@ def test_status_of_a_failed_export_gives_the_reason() -> None:
     assert "failed" in message["text"]
 
 
-@pytest.mark.parametrize("build", [status_message, lambda r, _id: final_message(r)])
+def in_channel(record: ExportRecord) -> dict[str, Any]:
+    """What the notifier posts to a Slack command's response_url when an export ends."""
+    return {"response_type": "in_channel", **Announcement.of(record).slack_payload()}
+
+
+@pytest.mark.parametrize("build", [status_message, lambda r, _id: in_channel(r)])
 def test_a_5000_character_failure_reason_fits(build: Any) -> None:
     message = build(replace(FAILED, failure_reason=LONG_REASON), EXPORT)
     assert_well_formed(message, message["response_type"])
@@ -306,7 +311,8 @@ def test_a_long_campaign_name_fits_everywhere() -> None:
         started_message(record),
         status_message(record, EXPORT),
         status_message(replace(DELIVERED, campaign_name="N" * 5000), EXPORT),
-        final_message(replace(FAILED, campaign_name="N" * 5000)),
+        in_channel(replace(FAILED, campaign_name="N" * 5000)),
+        in_channel(replace(DELIVERED, campaign_name="N" * 5000)),
     ):
         assert_well_formed(message, message["response_type"])
 
@@ -322,7 +328,7 @@ def test_status_of_a_status_this_code_does_not_know() -> None:
 
 @pytest.mark.parametrize("record", [DELIVERED, FAILED], ids=["delivered", "failed"])
 def test_final_is_posted_in_the_channel_like_the_announcement(record: ExportRecord) -> None:
-    message = final_message(record)
+    message = in_channel(record)
     assert_well_formed(message, "in_channel")
     assert message["blocks"][0]["type"] == "header"
     assert EXPORT in all_texts(message)

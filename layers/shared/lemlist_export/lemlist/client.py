@@ -134,13 +134,6 @@ class LemlistClient:
         body = self._get_json(path, not_found=status_not_found(export_id), idempotent=True)
         return ExportStatus.from_answer(body, campaign_id=campaign_id)
 
-    def get_team(self) -> dict[str, Any]:
-        """Cheap check that the key works. Older answers carried the key: never log this."""
-        body = self._get_json("/team", not_found=generic_not_found, idempotent=True)
-        if not isinstance(body, dict):
-            raise LemlistProtocolError("lemlist answered /team with something not an object")
-        return body
-
     def list_campaigns(self, status: str | None = None, page_size: int = 100) -> Iterator[dict]:
         """Every campaign (optionally in one status), across pages, in either answer shape."""
         page = 1

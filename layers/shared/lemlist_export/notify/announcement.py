@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lemlist_export.core.humanize import format_bytes, format_duration
-from lemlist_export.notify.slack_text import escape
+from lemlist_export.notify.slack_text import escape, fit
 from lemlist_export.records.record import DELIVERED, ExportRecord
-
-_SLACK_TEXT_LIMIT = 3000  # Block Kit section text limit
 
 
 @dataclass(frozen=True)
@@ -87,10 +85,10 @@ class Announcement:
             {
                 "type": "section",
                 "fields": [
-                    {"type": "mrkdwn", "text": _clip(f"*{name}*\n{value}")} for name, value in facts
+                    {"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in facts
                 ],
             },
-            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(detail)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": detail}},
         ]
         if self.delivered and r.sha256:
             blocks.append(
@@ -99,7 +97,7 @@ class Announcement:
                     "elements": [{"type": "mrkdwn", "text": f"sha256 `{r.sha256}`"}],
                 }
             )
-        return {"text": _clip(escape(self.headline())), "blocks": blocks}
+        return fit({"text": escape(self.headline()), "blocks": blocks})
 
     # -- generic webhook ---------------------------------------------------------------
 
@@ -132,7 +130,3 @@ def _reached(record: ExportRecord) -> str:
     if record.poll_count:
         return f"{record.poll_count} status checks, last: {record.progress.describe()}"
     return "no status check"
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _SLACK_TEXT_LIMIT else text[: _SLACK_TEXT_LIMIT - 1] + "…"

@@ -14,17 +14,13 @@ from lemlist_export.core.clock import parse_iso
 from lemlist_export.core.humanize import format_bytes
 from lemlist_export.notify.announcement import Announcement
 from lemlist_export.notify.slack_text import escape as _escape
+from lemlist_export.notify.slack_text import fit
 from lemlist_export.records.record import DELIVERING, PENDING, ExportRecord
 
 DEFAULT_COMMAND = "/lemlist-export"
 EPHEMERAL = "ephemeral"
 IN_CHANNEL = "in_channel"
 
-# Block Kit limits, in characters.
-_SECTION_TEXT_MAX = 3000
-_FIELD_TEXT_MAX = 2000
-_HEADER_TEXT_MAX = 150
-_FALLBACK_TEXT_MAX = 3000
 _EXAMPLE_CAMPAIGN = "cam_A1B2C3D4E5F6G7H8I9"
 _EXAMPLE_EXPORT = "axp_Vv6lJOc8NlVVmDud5"
 _EXAMPLE_LINK = f"https://app.lemlist.com/campaigns/{_EXAMPLE_CAMPAIGN}/report"
@@ -85,7 +81,7 @@ def status_message(
         )
     if record.is_final:
         # The same rendering as the announcement, so an answer never contradicts it.
-        return {"response_type": EPHEMERAL, **_fit(Announcement.of(record, region).slack_payload())}
+        return {"response_type": EPHEMERAL, **fit(Announcement.of(record, region).slack_payload())}
     if record.status == PENDING:
         title = ":hourglass_flowing_sand: lemlist is preparing the export"
         facts = [
@@ -108,11 +104,6 @@ def status_message(
     if record.status == PENDING:
         fallback += f": {_escape(record.progress.describe())}, {_checks_count(record)}"
     return _message(EPHEMERAL, fallback, [_section(title), _fields(facts)])
-
-
-def final_message(record: ExportRecord, *, region: str | None = None) -> Message:
-    """A delivered or failed export, posted in the channel through the command's response_url."""
-    return {"response_type": IN_CHANNEL, **_fit(Announcement.of(record, region).slack_payload())}
 
 
 # -- building blocks -------------------------------------------------------------------
@@ -165,7 +156,7 @@ def _slack_date(iso_time: str) -> str:
 
 
 def _message(response_type: str, text: str, blocks: list[dict[str, Any]]) -> Message:
-    return {"response_type": response_type, **_fit({"text": text, "blocks": blocks})}
+    return {"response_type": response_type, **fit({"text": text, "blocks": blocks})}
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -181,31 +172,3 @@ def _fields(facts: list[tuple[str, str]]) -> dict[str, Any]:
 
 def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def _fit(payload: Message) -> Message:
-    """`payload` with every text within Block Kit's limits (a longer one is refused)."""
-    blocks = []
-    for block in payload.get("blocks", []):
-        block = dict(block)
-        if block["type"] == "header":
-            block["text"] = _clipped(block["text"], _HEADER_TEXT_MAX)
-        elif block["type"] == "section":
-            if "text" in block:
-                block["text"] = _clipped(block["text"], _SECTION_TEXT_MAX)
-            if "fields" in block:
-                block["fields"] = [_clipped(f, _FIELD_TEXT_MAX) for f in block["fields"]]
-        elif block["type"] == "context":
-            block["elements"] = [_clipped(e, _SECTION_TEXT_MAX) for e in block["elements"]]
-        blocks.append(block)
-    text = payload.get("text", "")
-    if len(text) > _FALLBACK_TEXT_MAX:
-        text = text[: _FALLBACK_TEXT_MAX - 1] + "…"
-    return {**payload, "text": text, "blocks": blocks}
-
-
-def _clipped(text_object: dict[str, Any], limit: int) -> dict[str, Any]:
-    text = text_object.get("text", "")
-    if len(text) <= limit:
-        return text_object
-    return {**text_object, "text": text[: limit - 1] + "…"}

@@ -1,7 +1,8 @@
 """Configuration from the Lambda environment, which the template fills from its parameters.
 
 Read when used, not at import, so a missing variable fails the one call that needs it with
-a sentence naming the variable.
+a sentence naming the variable. Every variable the code reads is set by template.yaml, or is
+one of `NOT_FROM_THE_TEMPLATE` below (a test holds the code to that list).
 """
 
 from __future__ import annotations
@@ -14,6 +15,18 @@ from lemlist_export.core.url_judge import UrlJudge
 from lemlist_export.lemlist.client import DEFAULT_API_URL
 from lemlist_export.storage.s3_upload import DEFAULT_PART_SIZE, MIB
 from lemlist_export.workflow.wait_policy import WaitPolicy
+
+# Variables the code reads that template.yaml does not set, and who does.
+NOT_FROM_THE_TEMPLATE = {
+    "AWS_REGION": "Lambda sets it in every function",
+    "AWS_LAMBDA_FUNCTION_NAME": "Lambda sets it (the idempotency key prefix)",
+    "ALLOW_LOCAL_URLS": "the local stack only: plain http and loopback URLs (docs/security.md)",
+    "EXPORT_EXPIRES_AFTER_SECONDS": "tests only: lemlist's 2-hour expiry, shortened",
+    "MAX_TRANSIENT_ERRORS": "tests only: fewer transient errors before giving up",
+    "DELIVERY_RETRY_SECONDS": "tests only: no wait between copy attempts",
+    "MAX_DELIVERY_ATTEMPTS": "tests only: fewer copy attempts",
+    "UPLOAD_PART_SIZE_MIB": "tests and benchmarks only: another multipart part size",
+}
 
 
 def required(name: str, environ: Mapping[str, str] = os.environ) -> str:

@@ -1,0 +1,99 @@
+"""Every place the local stack reaches into moto, in one module.
+
+moto runs this project's AWS locally, but three things it does not do by itself: execute state
+machine definitions (a setting with no environment variable), run Lambda code without Docker
+(the internal `LambdaFunction._invoke_lambda`, replaced here), and apply a DynamoDB conditional
+write atomically (its handler, serialised here). Those are internal names that any moto release
+may change, so moto is pinned exactly in requirements-dev.txt and this module refuses, at
+import, any other version with a sentence saying what to do.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+PINNED_MOTO = "5.2.5"
+
+# A Lambda invocation as moto's engine sees it: (function name, event) -> (payload, errored).
+LambdaRunner = Callable[[str, Any], tuple[str, bool]]
+
+
+class MotoVersionError(RuntimeError):
+    """The installed moto is not the one these hooks were written against."""
+
+
+def check_moto_version(installed: str | None = None) -> None:
+    """Raise MotoVersionError unless moto is exactly PINNED_MOTO."""
+    if installed is None:
+        try:
+            installed = version("moto")
+        except PackageNotFoundError:
+            installed = "none"
+    if installed != PINNED_MOTO:
+        raise MotoVersionError(
+            f"The local stack needs moto {PINNED_MOTO} (it patches moto's internals), but moto "
+            f"{installed} is installed. Run `make clean setup` to rebuild .venv from "
+            "requirements-dev.txt; to move to another moto, update PINNED_MOTO and the pin "
+            "together and run `make test`."
+        )
+
+
+check_moto_version()
+
+
+def execute_state_machines() -> None:
+    """moto runs state machine definitions only when asked (there is no env variable)."""
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+
+
+def serialize_dynamodb() -> None:
+    """One DynamoDB request at a time, as each is atomic in AWS.
+
+    moto evaluates a conditional write and applies it in separate steps, so concurrent
+    requests can both pass a condition only one should (seen: 11 admissions through a rate
+    gate of 10). Serialising requests restores DynamoDB's per-request atomicity.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "_serialized", False):
+        return
+    original = DynamoHandler.call_action
+    lock = threading.Lock()
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    call_action._serialized = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+def run_lambdas_with(runner: LambdaRunner) -> None:
+    """Make moto's Lambda backend call `runner` instead of starting a Docker container.
+
+    The engine maps an errored answer's `errorType` to the error name that the state
+    machine's Retry and Catch match, as in AWS.
+    """
+    from moto.awslambda.models import LambdaFunction
+
+    def invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
+        payload, errored = runner(fn.function_name, {} if event is None else event)
+        return payload, errored, ""
+
+    LambdaFunction._invoke_lambda = invoke_in_process  # type: ignore[method-assign]
+
+
+def start_server(port: int) -> Any:
+    """moto's threaded server on 127.0.0.1:`port`, with the hooks above in place."""
+    from moto.server import ThreadedMotoServer
+
+    execute_state_machines()
+    serialize_dynamodb()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server

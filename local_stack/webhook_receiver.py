@@ -25,8 +25,10 @@ SIGNATURE_HEADER = "x-lemlist-export-signature"
 TOLERANCE_SECONDS = 300
 
 
-def signature_is_valid(header: str, body: bytes, secret: str, now: float) -> bool:
+def signature_is_valid(header: str | None, body: bytes, secret: str, now: float) -> bool:
     """What a receiver does with `X-Lemlist-Export-Signature` (docs/security.md)."""
+    if not header:
+        return False
     parts = dict(item.strip().split("=", 1) for item in header.split(",") if "=" in item)
     timestamp, given = parts.get("t", ""), parts.get("v1", "")
     if not re.fullmatch(r"[0-9]{1,12}", timestamp) or not re.fullmatch(r"[0-9a-f]{64}", given):

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from lemlist_export.notify.webhook_signature import is_valid
 from local_stack.lemlist_simulator import (
     DEFAULT_CAMPAIGN_ID,
     ExportPlan,
@@ -22,6 +21,7 @@ from local_stack.lemlist_simulator import (
 )
 from local_stack.stack import LocalStack
 from local_stack.webhook_receiver import LocalNotificationTargets
+from local_stack.webhook_receiver import signature_is_valid as is_valid
 from tests.conftest import SLACK_SIGNING_SECRET, StackFactory
 from tests.lookalike import ATTACKER_CSV, LookalikeServer, crafted_urls
 

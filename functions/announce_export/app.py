@@ -17,11 +17,12 @@ from lemlist_export.core.observability import logger, metrics, tag_export, trace
 from lemlist_export.records.record import DELIVERED, ExportRecord
 from lemlist_export.wiring import runtime, settings
 from lemlist_export.workflow.announce import announce_refused_start
+from lemlist_export.workflow.contract import FAIL_ERRORS, started_export_id
 from lemlist_export.workflow.failure_reasons import Failure
 
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
-# The error of the state machine's own failure states: that path already finished.
-HANDLED_FAILURES = frozenset({"ExportFailed", "ExportNotStarted"})
+# The error of the state machine's own failure states: that path already announced.
+HANDLED_FAILURES = FAIL_ERRORS
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def _from_status_change(detail: dict[str, Any]) -> Ending:
     status = detail.get("status", "FAILED")
     error = detail.get("error") or f"Execution{status.title().replace('_', '')}"
     return Ending(
-        export_id=execution_input.get("exportId"),
+        export_id=started_export_id(execution_input),
         request_id=detail.get("name") or "",
         campaign_id=execution_input.get("campaignId") or "",
         source=execution_input.get("source") or "",

@@ -1,15 +1,15 @@
-"""State machine task: stream the finished CSV from lemlist into S3 (one attempt)."""
+"""The Copy step: stream the finished CSV from lemlist into S3 (one attempt), and answer its
+slot (`copy`): delivered, or retry after a wait."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export.core.observability import logger, metrics, tag_export, tracer
 from lemlist_export.wiring import runtime, settings
-from lemlist_export.workflow.copy import CopyRequest, Destination, copy_export
+from lemlist_export.workflow.contract import CopySlot, CopyTaskInput, copy_answer, copy_request
+from lemlist_export.workflow.copy import Destination, copy_export
 
 # The download is one request: a short 429 is cheaper to wait out here than to reschedule.
 DOWNLOAD_RATE_LIMIT_WAIT = 10.0
@@ -18,11 +18,11 @@ DOWNLOAD_RATE_LIMIT_WAIT = 10.0
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = CopyRequest.from_input(event)
+def lambda_handler(event: CopyTaskInput, context: LambdaContext) -> CopySlot:
+    request = copy_request(event)
     tag_export(request.export_id, event.get("campaignId"))
     metrics.add_metric(name="CopyAttempts", unit=MetricUnit.Count, value=1)
-    result = copy_export(
+    outcome = copy_export(
         request,
         lemlist=runtime.lemlist(max_rate_limit_wait=DOWNLOAD_RATE_LIMIT_WAIT),
         store=runtime.store(),
@@ -34,9 +34,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             max_bytes=settings.max_download_bytes(),
         ),
     )
-    if result["status"] == "delivered":
-        metrics.add_metric(name="BytesDelivered", unit=MetricUnit.Bytes, value=result["bytes"])
-        logger.info("CSV stored in S3", extra={"result": result})
+    answer = copy_answer(outcome)
+    if outcome.record is not None:
+        metrics.add_metric(
+            name="BytesDelivered", unit=MetricUnit.Bytes, value=outcome.record.bytes or 0
+        )
+        logger.info("CSV stored in S3", extra={"result": answer})
     else:
-        logger.warning("Copy failed, will retry", extra={"result": result})
-    return result
+        logger.warning("Copy failed, will retry", extra={"result": answer})
+    return answer

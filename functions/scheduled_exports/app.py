@@ -30,7 +30,8 @@ from lemlist_export.schedules.plan import (
     start_delays,
 )
 from lemlist_export.wiring import runtime, settings
-from lemlist_export.workflow.launch import execution_arn, start_input
+from lemlist_export.workflow.contract import input_to_start
+from lemlist_export.workflow.launch import execution_arn
 
 # Half the shared lemlist budget for starts; the rest stays for status checks and downloads.
 STARTS_PER_SECOND = 2.5
@@ -74,7 +75,7 @@ def _start_exports(run: ScheduledRun, progress: FiringProgress) -> dict[str, Any
                 sfn.start_execution(
                     stateMachineArn=machine,
                     name=name,
-                    input=json.dumps(start_input(campaign_id, "schedule", waits, delay)),
+                    input=json.dumps(input_to_start(campaign_id, "schedule", waits, delay)),
                 )
             started.append(campaign_id)
         except ClientError as exc:

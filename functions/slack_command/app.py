@@ -38,7 +38,7 @@ from lemlist_export.slack.messages import (
 )
 from lemlist_export.slack.signature import SlackSignatureError, verify_slack_request
 from lemlist_export.wiring import runtime, secrets, settings
-from lemlist_export.workflow.launch import start_input
+from lemlist_export.workflow.contract import input_to_start
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -105,7 +105,7 @@ def _start(command: SlackCommand, campaign_id: str) -> dict[str, Any]:
         runtime.aws("stepfunctions", quick=True).start_execution(
             stateMachineArn=settings.required("STATE_MACHINE_ARN"),
             name=name,
-            input=json.dumps(start_input(campaign_id, "slack", settings.wait_policy())),
+            input=json.dumps(input_to_start(campaign_id, "slack", settings.wait_policy())),
         )
     except (ClientError, BotoCoreError) as exc:
         code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else ""

@@ -1,12 +1,10 @@
-"""State machine task: start in lemlist an export that Slack or a schedule asked for.
+"""The Start step: start in lemlist an export that Slack or a schedule asked for.
 
-Answers the execution's next state: started (with the export id and the polling state), or
-retry with a wait (a 429 or a passing outage). Tells the Slack command, if one asked.
+Answers its slot of the execution's state (`start`): started, with the export id, or retry
+with a wait (a 429 or a passing outage). Tells the Slack command, if one asked.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,17 +15,18 @@ from lemlist_export.notify.notifier import reply_in_slack
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.slack.messages import started_message
 from lemlist_export.wiring import runtime, settings
-from lemlist_export.workflow.start import StartRequest, start_export
+from lemlist_export.workflow.contract import StartSlot, StartTaskInput, start_answer, start_request
+from lemlist_export.workflow.start import start_export
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = StartRequest.from_input(event)
+def lambda_handler(event: StartTaskInput, context: LambdaContext) -> StartSlot:
+    request = start_request(event)
     tag_export(None, request.campaign_id)
     metrics.add_metric(name="StartAttempts", unit=MetricUnit.Count, value=1)
-    begun = start_export(
+    outcome = start_export(
         request,
         lemlist=runtime.lemlist(),
         store=runtime.store(),
@@ -35,16 +34,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         retention_days=settings.retention_days(),
         now=utc_now(),
     )
-    record = begun.record
+    answer = start_answer(outcome)
+    record = outcome.record
     if record is None:
-        logger.info("lemlist is busy; will try again", extra={"start": begun.state["start"]})
-        return begun.state
+        logger.info("lemlist is busy; will try again", extra={"start": answer})
+        return answer
     tag_export(record.export_id, record.campaign_id)
-    if begun.newly_started:
+    if outcome.newly_started:
         metrics.add_metric(name="ExportsStarted", unit=MetricUnit.Count, value=1)
         logger.info("Export started", extra={"request_id": request.request_id})
         _tell_slack(record)
-    return begun.state
+    return answer
 
 
 def _tell_slack(record: ExportRecord) -> None:

@@ -19,7 +19,7 @@ from lemlist_export.core.clock import iso, utc_now
 from lemlist_export.core.url_judge import LOCAL_URLS
 from lemlist_export.lemlist.client import ClientSettings, LemlistClient
 from lemlist_export.records.new import new_record
-from lemlist_export.workflow.launch import execution_input
+from lemlist_export.workflow.contract import input_for_started
 from lemlist_export.workflow.wait_policy import WaitPolicy
 from local_stack.lambdas import Invocation
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, ExportPlan, LemlistSimulator
@@ -40,7 +40,7 @@ def lemlist_export_in_flight(
     status = client.start_export(DEFAULT_CAMPAIGN_ID)
     record = new_record(status, source="api", now=utc_now(), retention_days=1)
     stack.store().create(record)
-    return status.export_id, execution_input(record, WaitPolicy())
+    return status.export_id, input_for_started(record, WaitPolicy(), record.source)
 
 
 def with_ids(event: dict[str, Any], export_id: str) -> dict[str, Any]:
@@ -70,7 +70,8 @@ def test_start_handler_answers_202_records_and_starts_one_execution(
         executionArn=stack.execution_arn(body["exportId"])
     )
     started_with = json.loads(execution["input"])
-    assert started_with["exportId"] == body["exportId"]
+    assert started_with["start"]["status"] == "started"
+    assert started_with["start"]["exportId"] == body["exportId"]
     # The waits in the input come from the template parameters (zero in tests).
     assert started_with["check"]["nextCheckInSeconds"] == 0
     stack.wait_for_end(body["exportId"], timeout=60)
@@ -337,19 +338,19 @@ def test_scheduled_handler_starts_one_execution_per_campaign(stack: LocalStack) 
     assert outcome.payload["scheduledTime"] == "2026-11-30T06:00:00Z"
 
 
-def test_begin_handler_starts_the_export_and_answers_the_polling_state(
+def test_start_handler_starts_the_export_and_answers_its_slot(
     stack: LocalStack, simulator: LemlistSimulator
 ) -> None:
     outcome = invoke(stack, "StartExportFunction", load_event("start_export.json"))
 
     assert outcome.error is None
-    state = outcome.payload
-    assert state["start"]["status"] == "started"
-    assert state["exportId"] in simulator.exports
-    assert state["check"]["nextCheckInSeconds"] == 5  # the sample's waits
-    record = stack.record(state["exportId"])
+    slot = outcome.payload
+    assert slot["status"] == "started" and slot["attempt"] == 1
+    assert slot["exportId"] in simulator.exports
+    record = stack.record(slot["exportId"])
     assert record is not None and record.source == "schedule"
+    assert slot["startedAt"] == record.created_at
     assert record.execution_name == "sched_3f1c2a9b7d4e_20261130T0600_cam_DemoCampaign01"
     # A retried task continues the same export instead of starting another.
     again = invoke(stack, "StartExportFunction", load_event("start_export.json"))
-    assert again.payload["exportId"] == state["exportId"] and len(simulator.exports) == 1
+    assert again.payload["exportId"] == slot["exportId"] and len(simulator.exports) == 1

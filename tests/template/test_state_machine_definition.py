@@ -125,7 +125,11 @@ def test_lemlist_facing_tasks_catch_everything_into_a_failure_path(
 def test_exports_started_by_the_api_skip_the_start(asl: dict[str, Any]) -> None:
     choice = asl["States"][asl["StartAt"]]
     (started,) = choice["Choices"]
-    assert started == {"Variable": "$.exportId", "IsPresent": True, "Next": "Wait before checking"}
+    assert started == {
+        "Variable": "$.start.status",
+        "StringEquals": "started",
+        "Next": "Wait before checking",
+    }
     assert choice["Default"] == "Wait before starting"
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from lemlist_export.core.clock import parse_iso
 from lemlist_export.core.errors import (
     ExportExpiredError,
     LemlistProtocolError,
@@ -35,23 +33,25 @@ class CheckRequest:
     poll_count: int = 0
     transient_errors: int = 0
 
-    @classmethod
-    def from_input(cls, event: dict[str, Any]) -> CheckRequest:
-        previous = event.get("previous") or {}
-        return cls(
-            export_id=event["exportId"],
-            campaign_id=event["campaignId"],
-            started_at=parse_iso(event["startedAt"]),
-            policy=WaitPolicy.from_input(event.get("waits")),
-            poll_count=int(previous.get("pollCount", 0)),
-            transient_errors=int(previous.get("transientErrors", 0)),
-        )
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one look found: lemlist's status (`pending` with the wait before the next look,
+    `done` with the file's size, or whatever else lemlist said), and the loop's counters."""
+
+    status: str
+    poll_count: int
+    transient_errors: int = 0
+    next_check_in_seconds: int | None = None
+    note: str = ""
+    progress: str = ""
+    file_size: int | None = None
 
 
 def check_export(
     request: CheckRequest, *, lemlist: LemlistClient, store: ExportStore, now: datetime
-) -> dict[str, Any]:
-    """The state machine's next move as `{"status", "nextCheckInSeconds", ...}`."""
+) -> CheckOutcome:
+    """The state machine's next move; raises only what retrying cannot fix."""
     policy = request.policy
     elapsed = (now - request.started_at).total_seconds()
     polls = request.poll_count + 1
@@ -88,30 +88,15 @@ def check_export(
                 f"lemlist says export {request.export_id} is done but gives no download URL"
             )
         # The URL stays in the record: execution histories and logs never see it.
-        return {
-            "status": DONE,
-            "pollCount": polls,
-            "transientErrors": 0,
-            "fileSize": status.file_size,
-        }
+        return CheckOutcome(DONE, polls, file_size=status.file_size)
     # "error", or a status lemlist may add one day: the state machine's Choice decides.
-    return {"status": status.status, "pollCount": polls, "transientErrors": 0}
+    return CheckOutcome(status.status, polls)
 
 
 def _pending(
     polls: int, transient_errors: int, wait: int, *, note: str = "", progress: str = ""
-) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "status": PENDING,
-        "pollCount": polls,
-        "transientErrors": transient_errors,
-        "nextCheckInSeconds": wait,
-    }
-    if note:
-        answer["note"] = note
-    if progress:
-        answer["progress"] = progress
-    return answer
+) -> CheckOutcome:
+    return CheckOutcome(PENDING, polls, transient_errors, wait, note, progress)
 
 
 def _progress(status: ExportStatus) -> str:

@@ -49,16 +49,15 @@ class CopyRequest:
     policy: WaitPolicy
     attempts_so_far: int = 0
 
-    @classmethod
-    def from_input(cls, event: dict[str, Any]) -> CopyRequest:
-        size = event.get("fileSize")
-        previous = event.get("previous") or {}
-        return cls(
-            export_id=event["exportId"],
-            file_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-            policy=WaitPolicy.from_input(event.get("waits")),
-            attempts_so_far=int(previous.get("attempt", 0)),
-        )
+
+@dataclass(frozen=True)
+class CopyOutcome:
+    """One attempt's outcome: the delivered record, or when to copy again and why."""
+
+    attempt: int
+    record: ExportRecord | None = None
+    retry_in_seconds: int | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,9 +82,9 @@ def copy_export(
     store: ExportStore,
     s3: Any,
     destination: Destination,
-) -> dict[str, Any]:
-    """One copy attempt, answered as `{"status": "delivered" | "retry", ...}` for the state
-    machine. Raises when the copy cannot succeed or the attempts are used up."""
+) -> CopyOutcome:
+    """One copy attempt: delivered, or retry after a wait. Raises when the copy cannot
+    succeed or the attempts are used up."""
     attempt = request.attempts_so_far + 1
     try:
         record = copy_to_s3(request, lemlist=lemlist, store=store, s3=s3, destination=destination)
@@ -101,14 +100,8 @@ def copy_export(
         wait = policy.backoff(attempt, base=policy.delivery_retry_seconds)
         if isinstance(exc, RateLimitedError):
             wait = policy.after_rate_limit(exc.retry_after, wait)
-        return {"status": "retry", "attempt": attempt, "retryInSeconds": wait, "note": str(exc)}
-    return {
-        "status": DELIVERED,
-        "attempt": attempt,
-        "s3Uri": record.s3_uri,
-        "bytes": record.bytes,
-        "sha256": record.sha256,
-    }
+        return CopyOutcome(attempt, retry_in_seconds=wait, note=str(exc))
+    return CopyOutcome(attempt, record)
 
 
 def copy_to_s3(

@@ -20,6 +20,7 @@ from lemlist_export.lemlist.client import LemlistClient
 from lemlist_export.records.new import new_record
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.store import ExportStore
+from lemlist_export.workflow.contract import input_for_started
 from lemlist_export.workflow.wait_policy import WaitPolicy
 
 
@@ -45,38 +46,9 @@ class LaunchedExport:
     execution_arn: str
 
 
-def execution_input(record: ExportRecord, waits: WaitPolicy) -> dict[str, Any]:
-    """The state machine's input: who to poll, how long to wait, and the loop's counters."""
-    return {
-        "exportId": record.export_id,
-        "campaignId": record.campaign_id,
-        # Our own clock, not lemlist's startedAt: the 2-hour expiry is measured from here.
-        "startedAt": record.created_at,
-        "waits": waits.to_input(),
-        "check": {
-            "status": "pending",
-            "pollCount": 0,
-            "transientErrors": 0,
-            "nextCheckInSeconds": waits.first_wait_seconds,
-        },
-        "delivery": {"status": "waiting", "attempt": 0},
-    }
-
-
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """The ARN of the execution of `state_machine_arn` named `name`."""
     return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-
-
-def start_input(campaign_id: str, source: str, waits: WaitPolicy, delay: int = 0) -> dict[str, Any]:
-    """The input of an execution that starts the export itself (Slack, schedules): no
-    exportId yet, so the state machine's first task asks lemlist."""
-    return {
-        "campaignId": campaign_id,
-        "source": source,
-        "waits": waits.to_input(),
-        "start": {"status": "waiting", "attempt": 0, "nextAttemptInSeconds": delay},
-    }
 
 
 def launch_export(
@@ -109,7 +81,7 @@ def launch_export(
         answer = stepfunctions.start_execution(
             stateMachineArn=state_machine_arn,
             name=record.export_id,
-            input=json.dumps(execution_input(record, waits)),
+            input=json.dumps(input_for_started(record, waits, source)),
         )
     except (ClientError, BotoCoreError) as exc:
         code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from lemlist_export.core.errors import AwsTransientError, LemlistTransientError, RateLimitedError
 from lemlist_export.lemlist.client import LemlistClient
@@ -21,7 +20,6 @@ from lemlist_export.records.new import new_record
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.requests import ExportRequest, RequestStore, new_request
 from lemlist_export.records.store import ExportStore
-from lemlist_export.workflow.launch import execution_input
 from lemlist_export.workflow.wait_policy import WaitPolicy
 
 
@@ -34,35 +32,18 @@ class StartRequest:
     attempt: int = 0
     transient_errors: int = 0
 
-    @classmethod
-    def from_input(cls, event: dict[str, Any]) -> StartRequest:
-        previous = event.get("previous") or {}
-        return cls(
-            request_id=event["requestId"],
-            campaign_id=event["campaignId"],
-            source=event.get("source") or "schedule",
-            waits=WaitPolicy.from_input(event.get("waits")),
-            attempt=int(previous.get("attempt", 0)),
-            transient_errors=int(previous.get("transientErrors", 0)),
-        )
-
-    def state(self, start: dict[str, Any]) -> dict[str, Any]:
-        """The execution's state while the export is not started yet."""
-        return {
-            "campaignId": self.campaign_id,
-            "source": self.source,
-            "waits": self.waits.to_input(),
-            "start": start,
-        }
-
 
 @dataclass(frozen=True)
-class Started:
-    """The task's answer: the execution's next state, and the record if lemlist started it."""
+class StartOutcome:
+    """One attempt's outcome: the record once lemlist started the export, else when to try
+    again (`retry_in_seconds`) and why (`note`)."""
 
-    state: dict[str, Any]
+    attempt: int
     record: ExportRecord | None = None
     newly_started: bool = False
+    transient_errors: int = 0
+    retry_in_seconds: int | None = None
+    note: str = ""
 
 
 def start_export(
@@ -73,7 +54,7 @@ def start_export(
     requests: RequestStore,
     retention_days: int,
     now: datetime,
-) -> Started:
+) -> StartOutcome:
     asked = requests.save(
         new_request(request.request_id, request.campaign_id, source=request.source, now=now),
         now,
@@ -84,24 +65,23 @@ def start_export(
         record = store.find(asked.export_id) or _record_again(
             asked, lemlist, store, retention_days, now
         )
-        return Started(_started(record, request.waits, attempt), record)
+        return StartOutcome(attempt, record)
     try:
         status = lemlist.start_export(request.campaign_id)
     except RateLimitedError as exc:
         wait = request.waits.after_rate_limit(exc.retry_after, 1)
-        return Started(request.state(_retry(attempt, request.transient_errors, wait, exc)))
+        return _retry(attempt, request.transient_errors, wait, exc)
     except LemlistTransientError as exc:
         failures = request.transient_errors + 1
         if failures > request.waits.max_transient_errors:
             raise LemlistTransientError(
                 f"lemlist failed {failures} attempts in a row to start the export; last: {exc}"
             ) from None
-        wait = request.waits.backoff(failures)
-        return Started(request.state(_retry(attempt, failures, wait, exc)))
+        return _retry(attempt, failures, request.waits.backoff(failures), exc)
     _remember(requests, request.request_id, status.export_id)
     record = _record(asked, status, retention_days, now)
     store.create(record)
-    return Started(_started(record, request.waits, attempt), record, newly_started=True)
+    return StartOutcome(attempt, record, newly_started=True)
 
 
 def _remember(requests: RequestStore, request_id: str, export_id: str) -> None:
@@ -147,15 +127,7 @@ def _record_again(
     return record
 
 
-def _started(record: ExportRecord, waits: WaitPolicy, attempt: int) -> dict[str, Any]:
-    return {**execution_input(record, waits), "start": {"status": "started", "attempt": attempt}}
-
-
-def _retry(attempt: int, transient_errors: int, wait: int, exc: Exception) -> dict[str, Any]:
-    return {
-        "status": "retry",
-        "attempt": attempt,
-        "transientErrors": transient_errors,
-        "nextAttemptInSeconds": wait,
-        "note": str(exc),
-    }
+def _retry(attempt: int, transient_errors: int, wait: int, exc: Exception) -> StartOutcome:
+    return StartOutcome(
+        attempt, transient_errors=transient_errors, retry_in_seconds=wait, note=str(exc)
+    )

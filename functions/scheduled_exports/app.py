@@ -12,14 +12,11 @@ keeps it in the FailedInvocationsQueue.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
-from lemlist_export.core.aws_errors import transient_aws_errors
 from lemlist_export.core.clock import utc_now
 from lemlist_export.core.observability import logger, metrics, tracer
 from lemlist_export.schedules.failures import FiringProgress, StackFacts, record_failed_firing
@@ -31,7 +28,7 @@ from lemlist_export.schedules.plan import (
 )
 from lemlist_export.wiring import runtime, settings
 from lemlist_export.workflow.contract import input_to_start
-from lemlist_export.workflow.launch import execution_arn
+from lemlist_export.workflow.launch import STARTED, start_execution_once
 
 # Half the shared lemlist budget for starts; the rest stays for status checks and downloads.
 STARTS_PER_SECOND = 2.5
@@ -66,22 +63,15 @@ def _start_exports(run: ScheduledRun, progress: FiringProgress) -> dict[str, Any
         campaigns, start_delays(len(campaigns), STARTS_PER_SECOND), strict=True
     ):
         name = execution_name(run, campaign_id)
-        if _exists(sfn, machine, name):
-            already.append(campaign_id)  # this firing was delivered before
-            progress.started.append(campaign_id)
-            continue
-        try:
-            with transient_aws_errors("Step Functions StartExecution"):
-                sfn.start_execution(
-                    stateMachineArn=machine,
-                    name=name,
-                    input=json.dumps(input_to_start(campaign_id, "schedule", waits, delay)),
-                )
-            started.append(campaign_id)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-                raise
-            already.append(campaign_id)
+        # This firing may have been delivered before: ask first, so the summary says so.
+        outcome = start_execution_once(
+            sfn,
+            machine,
+            name,
+            input_to_start(campaign_id, "schedule", waits, delay),
+            look_first=True,
+        )
+        (started if outcome == STARTED else already).append(campaign_id)
         progress.started.append(campaign_id)
     return {
         "scheduledTime": run.scheduled_time,
@@ -119,17 +109,3 @@ def _report_failure(run: ScheduledRun, error: Exception, progress: FiringProgres
             "notified": {name: n.outcome for name, n in record.notifications.items()},
         },
     )
-
-
-def _exists(sfn: Any, machine: str, name: str) -> bool:
-    """Whether this execution was started already (a duplicate firing). A duplicate racing
-    this one still starts nothing twice: Step Functions refuses the name."""
-    arn = execution_arn(machine, name)
-    try:
-        with transient_aws_errors("Step Functions DescribeExecution"):
-            sfn.describe_execution(executionArn=arn)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return False
-        raise
-    return True

@@ -9,7 +9,6 @@ command's response_url (so a slow lemlist never makes Slack time out).
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -39,6 +38,7 @@ from lemlist_export.slack.messages import (
 from lemlist_export.slack.signature import SlackSignatureError, verify_slack_request
 from lemlist_export.wiring import runtime, secrets, settings
 from lemlist_export.workflow.contract import input_to_start
+from lemlist_export.workflow.launch import start_execution_once
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -102,20 +102,19 @@ def _start(command: SlackCommand, campaign_id: str) -> dict[str, Any]:
         now,
     )
     try:
-        runtime.aws("stepfunctions", quick=True).start_execution(
-            stateMachineArn=settings.required("STATE_MACHINE_ARN"),
-            name=name,
-            input=json.dumps(input_to_start(campaign_id, "slack", settings.wait_policy())),
+        # A command Slack delivers twice has the same name: it starts nothing twice.
+        start_execution_once(
+            runtime.aws("stepfunctions", quick=True),
+            settings.required("STATE_MACHINE_ARN"),
+            name,
+            input_to_start(campaign_id, "slack", settings.wait_policy()),
         )
-    except (ClientError, BotoCoreError) as exc:
-        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else ""
-        if code != "ExecutionAlreadyExists":
-            logger.exception("Could not start the export's execution")
-            return unknown_message(
-                "The export could not be started (AWS Step Functions refused it); try again.",
-                command.command or "/lemlist-export",
-            )
-        # Slack delivered the same command twice: it is already running.
+    except (ExportError, ClientError, BotoCoreError):
+        logger.exception("Could not start the export's execution")
+        return unknown_message(
+            "The export could not be started (AWS Step Functions refused it); try again.",
+            command.command or "/lemlist-export",
+        )
     logger.info("Export requested from Slack", extra={"request_id": name})
     metrics.add_metric(name="SlackExportsRequested", unit=MetricUnit.Count, value=1)
     return starting_message(campaign_id)

@@ -14,7 +14,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lemlist_export.core.errors import AwsTransientError
 
-_TRANSIENT_CODES = frozenset(
+# The one list of AWS error codes a later attempt can fix, for every service the stack calls.
+TRANSIENT_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
@@ -27,6 +28,8 @@ _TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
         "SlowDown",
         "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
     }
 )
 
@@ -34,7 +37,7 @@ _TRANSIENT_CODES = frozenset(
 def is_transient(exc: ClientError) -> bool:
     code = exc.response.get("Error", {}).get("Code", "")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    return code in _TRANSIENT_CODES or status >= 500
+    return code in TRANSIENT_CODES or status >= 500
 
 
 def error_code(exc: ClientError) -> str:
@@ -48,7 +51,9 @@ def transient_aws_errors(what: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         if is_transient(exc):
-            raise AwsTransientError(f"{what} failed: {error_code(exc)}") from None
+            code = error_code(exc)
+            raise AwsTransientError(f"{what} failed: {code}", operation=what, code=code) from None
         raise
     except BotoCoreError as exc:
-        raise AwsTransientError(f"{what} failed: {type(exc).__name__}") from None
+        code = type(exc).__name__
+        raise AwsTransientError(f"{what} failed: {code}", operation=what, code=code) from None

@@ -80,6 +80,13 @@ class UnsafeUrlError(ExportError):
 class DownloadIncompleteError(ExportError):
     """The CSV stream ended early or its size disagrees with lemlist's `fileSize`."""
 
+    def __init__(
+        self, message: str, *, received: int | None = None, expected: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.received = received
+        self.expected = expected
+
 
 class DownloadTooLargeError(ExportError):
     """The CSV is larger than the stack accepts (MaxDownloadMiB): retrying will not help."""
@@ -105,6 +112,11 @@ class ExportNotFoundError(ExportError):
 class StorageError(ExportError):
     """S3 refused the upload (access denied, no such bucket): retrying will not help."""
 
+    def __init__(self, message: str, *, operation: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.code = code
+
 
 class StorageTransientError(StorageError):
     """S3 failed mid-upload (5xx, throttling, a dropped connection): worth retrying."""
@@ -112,3 +124,8 @@ class StorageTransientError(StorageError):
 
 class AwsTransientError(ExportError):
     """An AWS service throttled or failed after the SDK's own retries: retry the step later."""
+
+    def __init__(self, message: str, *, operation: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.code = code

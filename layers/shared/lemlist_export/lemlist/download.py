@@ -49,7 +49,9 @@ class DownloadStream:
             received = max(self.bytes_read, self._response.tell())
             raise DownloadIncompleteError(
                 f"The download from {self.where} broke off after {received} bytes"
-                + (f" of {self.content_length}" if self.content_length is not None else "")
+                + (f" of {self.content_length}" if self.content_length is not None else ""),
+                received=received,
+                expected=self.content_length,
             ) from None
         self.bytes_read += len(chunk)
         return chunk

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lemlist_export.core.aws_errors import error_code, is_transient
 from lemlist_export.core.errors import (
     DownloadIncompleteError,
     DownloadTooLargeError,
@@ -169,20 +170,19 @@ def _check_not_over(total: int, expected: int | None, limit: int | None) -> None
     if expected is not None and total > expected:
         raise DownloadIncompleteError(
             f"The download is larger than the {expected} bytes lemlist announced; "
-            "nothing was stored"
+            "nothing was stored",
+            received=total,
+            expected=expected,
         )
 
 
 def _check_complete(total: int, expected: int | None) -> None:
     if expected is not None and total != expected:
         raise DownloadIncompleteError(
-            f"The download stopped after {total} of {expected} bytes; nothing was stored"
+            f"The download stopped after {total} of {expected} bytes; nothing was stored",
+            received=total,
+            expected=expected,
         )
-
-
-_TRANSIENT_CODES = frozenset(
-    {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "RequestTimeTooSkewed"}
-)
 
 
 @contextmanager
@@ -191,15 +191,13 @@ def _s3_errors(operation: str) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "Unknown"))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        message = f"S3 {operation} failed: {code}"
-        if code in _TRANSIENT_CODES or status >= 500:
-            raise StorageTransientError(message) from None
-        raise StorageError(message) from None
+        code = error_code(exc)
+        failed = StorageTransientError if is_transient(exc) else StorageError
+        raise failed(f"S3 {operation} failed: {code}", operation=operation, code=code) from None
     except BotoCoreError as exc:
-        raise StorageTransientError(f"S3 {operation} failed: {type(exc).__name__}") from None
+        code = type(exc).__name__
+        message = f"S3 {operation} failed: {code}"
+        raise StorageTransientError(message, operation=operation, code=code) from None
 
 
 def _abort(s3: Any, where: dict[str, str]) -> None:

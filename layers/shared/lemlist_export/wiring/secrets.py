@@ -24,9 +24,12 @@ def read_secret(name: str) -> str:
         value = parameters.get_secret(name, max_age=CACHE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:
         # Name the secret and the AWS error code only, never a value.
-        message = f"Could not read the secret {name}: {_code(exc)}"
+        code = _code(exc)
+        message = f"Could not read the secret {name}: {code}"
         if _transient(exc.__cause__ or exc.__context__):
-            raise AwsTransientError(message) from None
+            raise AwsTransientError(
+                message, operation="Secrets Manager GetSecretValue", code=code
+            ) from None
         raise ConfigurationError(message) from None
     if isinstance(value, bytes):
         value = value.decode()

@@ -14,13 +14,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lemlist_export.core.aws_errors import error_code, transient_aws_errors
 from lemlist_export.core.errors import AwsTransientError, ExportError
 from lemlist_export.core.identifiers import require_lemlist_id
 from lemlist_export.lemlist.client import LemlistClient
 from lemlist_export.records.new import new_record
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.store import ExportStore
-from lemlist_export.workflow.contract import input_for_started
+from lemlist_export.workflow.contract import ExecutionState, input_for_started
 from lemlist_export.workflow.wait_policy import WaitPolicy
 
 
@@ -44,6 +45,51 @@ class UnrecordedExportError(ExportError):
 class LaunchedExport:
     record: ExportRecord
     execution_arn: str
+
+
+STARTED = "started"
+ALREADY_STARTED = "alreadyStarted"
+
+
+def start_execution_once(
+    stepfunctions: Any,
+    state_machine_arn: str,
+    name: str,
+    execution_input: ExecutionState,
+    *,
+    look_first: bool = False,
+) -> str:
+    """Start the execution named `name` unless it exists: `STARTED` or `ALREADY_STARTED`.
+
+    The one way every trigger starts an execution. The name makes it once: Step Functions
+    refuses a name already used (ExecutionAlreadyExists), and answers a repeat of a running
+    execution with the same input as if it started it. `look_first` asks first
+    (DescribeExecution), for a caller that must tell a repeat from a first start even then (a
+    schedule's duplicate firing). Throttling and AWS failures raise AwsTransientError.
+    """
+    if look_first and _exists(stepfunctions, execution_arn(state_machine_arn, name)):
+        return ALREADY_STARTED
+    try:
+        with transient_aws_errors("Step Functions StartExecution"):
+            stepfunctions.start_execution(
+                stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input)
+            )
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionAlreadyExists":
+            return ALREADY_STARTED
+        raise
+    return STARTED
+
+
+def _exists(stepfunctions: Any, arn: str) -> bool:
+    try:
+        with transient_aws_errors("Step Functions DescribeExecution"):
+            stepfunctions.describe_execution(executionArn=arn)
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return False
+        raise
+    return True
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -78,14 +124,19 @@ def launch_export(
             record.export_id,
         ) from None
     try:
-        answer = stepfunctions.start_execution(
-            stateMachineArn=state_machine_arn,
-            name=record.export_id,
-            input=json.dumps(input_for_started(record, waits, source)),
+        start_execution_once(
+            stepfunctions,
+            state_machine_arn,
+            record.export_id,
+            input_for_started(record, waits, source),
         )
-    except (ClientError, BotoCoreError) as exc:
-        code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+    except (ClientError, BotoCoreError, AwsTransientError) as exc:
+        code = exc.code if isinstance(exc, AwsTransientError) else _code(exc)
         reason = f"lemlist started the export but its status poller could not start ({code})"
         store.mark_failed(record.export_id, "PollerStartError", reason)
         raise PollerStartError(reason, store.get(record.export_id)) from None
-    return LaunchedExport(record, answer["executionArn"])
+    return LaunchedExport(record, execution_arn(state_machine_arn, record.export_id))
+
+
+def _code(exc: ClientError | BotoCoreError) -> str:
+    return error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__

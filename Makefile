@@ -40,14 +40,15 @@ serve: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(PY) -m local_stack openapi
 
-## test: lint, then the whole test-suite (its tooling tests run cfn-lint, sam validate,
-## checkov and bandit once each; `make validate security` runs them alone)
+## test: lint (ruff, mypy --strict), then the whole test-suite (its tooling tests run
+## cfn-lint, sam validate, checkov and bandit once each; `make validate security` alone)
 test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 validate: $(TOOLS)/.installed
 	$(TOOLS_ENV) $(TOOLS)/bin/cfn-lint template.yaml
@@ -77,4 +78,4 @@ build: $(TOOLS)/.installed
 	$(TOOLS_ENV) $(TOOLS)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(SECURITY) .aws-sam .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(SECURITY) .aws-sam .local .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -26,7 +26,7 @@ def lambda_handler(event: CopyTaskInput, context: LambdaContext) -> CopySlot:
         request,
         lemlist=runtime.lemlist(max_rate_limit_wait=DOWNLOAD_RATE_LIMIT_WAIT),
         store=runtime.store(),
-        s3=runtime.aws("s3"),
+        s3=runtime.s3(),
         destination=Destination(
             bucket=settings.required("EXPORTS_BUCKET"),
             prefix=settings.optional("EXPORTS_PREFIX") or "exports",

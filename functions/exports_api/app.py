@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -49,7 +50,7 @@ from lemlist_export.wiring import runtime, settings
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
 
 
-def _errors(descriptions: dict[int, str]) -> dict[int, dict[str, Any]]:
+def _errors(descriptions: dict[int, str]) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for error answers: every one is `{"message": "..."}`."""
     return {
         status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
@@ -172,7 +173,7 @@ def get_export(
     with campaign_id_hint(exportId):
         record = runtime.store().get(exportId)
     tag_export(record.export_id, record.campaign_id)
-    download = presigned_download(runtime.aws("s3"), record, settings.download_url_expiry())
+    download = presigned_download(runtime.s3(), record, settings.download_url_expiry())
     return {**public_view(record), **(download or {})}
 
 
@@ -194,30 +195,30 @@ def list_exports(
 
 
 @app.exception_handler(RequestValidationError)
-def invalid_request(exc: RequestValidationError) -> Response:
+def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
     status, message = validation_message(exc.errors())
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     return _error(status, message)
 
 
 @app.exception_handler(IdempotencyValidationError)
-def key_reused(exc: IdempotencyValidationError) -> Response:
+def key_reused(exc: IdempotencyValidationError) -> Response[dict[str, Any]]:
     return _error(422, "This Idempotency-Key was already used with a different body")
 
 
 @app.exception_handler(IdempotencyAlreadyInProgressError)
-def key_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
+def key_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[dict[str, Any]]:
     return _error(409, "A request with this Idempotency-Key is still running; retry shortly")
 
 
 @app.exception_handler(StartOutcome)
-def start_outcome(exc: StartOutcome) -> Response:
+def start_outcome(exc: StartOutcome) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     return Response(status_code=exc.status, content_type="application/json", body=exc.body)
 
 
 @app.exception_handler(ExportError)
-def export_error(exc: ExportError) -> Response:
+def export_error(exc: ExportError) -> Response[dict[str, Any]]:
     error = http_error(exc)
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     log = logger.warning if error.status < 500 else logger.error
@@ -226,7 +227,7 @@ def export_error(exc: ExportError) -> Response:
 
 
 @app.exception_handler(Exception)
-def unexpected(exc: Exception) -> Response:
+def unexpected(exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("Unexpected error")
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     return _error(500, "Internal error; the stack's logs have the details.")
@@ -237,7 +238,7 @@ def _error(
     message: str,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response:
+) -> Response[dict[str, Any]]:
     return Response(
         status_code=status,
         content_type="application/json",

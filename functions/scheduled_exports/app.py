@@ -56,9 +56,10 @@ def _start_exports(run: ScheduledRun, progress: FiringProgress) -> dict[str, Any
     campaigns = campaigns_to_export(run, runtime.lemlist(max_rate_limit_wait=30))
     progress.campaigns = campaigns
     waits = settings.wait_policy()
-    sfn = runtime.aws("stepfunctions")
+    sfn = runtime.stepfunctions()
     machine = settings.required("STATE_MACHINE_ARN")
-    started, already = [], []
+    started: list[str] = []
+    already: list[str] = []
     for campaign_id, delay in zip(
         campaigns, start_delays(len(campaigns), STARTS_PER_SECOND), strict=True
     ):

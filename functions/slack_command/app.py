@@ -104,7 +104,7 @@ def _start(command: SlackCommand, campaign_id: str) -> dict[str, Any]:
     try:
         # A command Slack delivers twice has the same name: it starts nothing twice.
         start_execution_once(
-            runtime.aws("stepfunctions", quick=True),
+            runtime.stepfunctions(quick=True),
             settings.required("STATE_MACHINE_ARN"),
             name,
             input_to_start(campaign_id, "slack", settings.wait_policy()),

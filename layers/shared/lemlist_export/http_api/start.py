@@ -44,7 +44,7 @@ def _started(request: dict[str, Any], status_url: Callable[[str], str]) -> dict[
         source="api",
         lemlist=runtime.lemlist(max_rate_limit_wait=START_RATE_LIMIT_WAIT),
         store=runtime.store(),
-        stepfunctions=runtime.aws("stepfunctions"),
+        stepfunctions=runtime.stepfunctions(),
         state_machine_arn=settings.required("STATE_MACHINE_ARN"),
         waits=settings.wait_policy(),
         retention_days=settings.retention_days(),

@@ -6,10 +6,14 @@ gets a short-lived presigned S3 URL instead.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lemlist_export.lemlist.status import PRIVATE_FIELDS
 from lemlist_export.records.record import DELIVERED, ExportRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 
 _HIDDEN = frozenset({"downloadUrl", "callbackUrl", "slackResponseUrl", "expiresAt"})
 _RENAMED = {"failureReason": "error", "failureType": "errorType", "pollCount": "statusChecks"}
@@ -27,7 +31,9 @@ def public_view(record: ExportRecord) -> dict[str, Any]:
     return view
 
 
-def presigned_download(s3: Any, record: ExportRecord, expires_in: int) -> dict[str, Any] | None:
+def presigned_download(
+    s3: S3Client, record: ExportRecord, expires_in: int
+) -> dict[str, Any] | None:
     """A GET URL for the delivered CSV, valid `expires_in` seconds (None if not delivered)."""
     if record.status != DELIVERED or not record.bucket or not record.key:
         return None

@@ -61,7 +61,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
-def campaign_page(body: Any, page_size: int) -> tuple[list[dict], bool]:
+def campaign_page(body: Any, page_size: int) -> tuple[list[dict[str, Any]], bool]:
     """One page of campaigns from either shape: a bare array or {campaigns, pagination}."""
     if isinstance(body, list):
         return [c for c in body if isinstance(c, dict)], len(body) >= page_size

@@ -134,7 +134,9 @@ class LemlistClient:
         body = self._get_json(path, not_found=status_not_found(export_id), idempotent=True)
         return ExportStatus.from_answer(body, campaign_id=campaign_id)
 
-    def list_campaigns(self, status: str | None = None, page_size: int = 100) -> Iterator[dict]:
+    def list_campaigns(
+        self, status: str | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
         """Every campaign (optionally in one status), across pages, in either answer shape."""
         page = 1
         while True:

@@ -22,8 +22,9 @@ class DownloadStream:
         self.where = where
         self.bytes_read = 0
         length = response.headers.get("Content-Length")
-        counted = length is not None and length.isascii() and length.isdigit() and len(length) < 19
-        self.content_length: int | None = int(length) if counted else None
+        self.content_length: int | None = None
+        if length is not None and length.isascii() and length.isdigit() and len(length) < 19:
+            self.content_length = int(length)
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         self.encoded = encoding not in ("", "identity")
         self.chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()

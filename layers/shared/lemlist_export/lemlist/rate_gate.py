@@ -19,12 +19,16 @@ import math
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from lemlist_export.core.aws_errors import transient_aws_errors
 from lemlist_export.core.errors import RateLimitedError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 
 DEFAULT_LIMIT = 10
 DEFAULT_WINDOW_SECONDS = 2.0
@@ -50,7 +54,7 @@ class DynamoRateGate:
 
     def __init__(
         self,
-        dynamodb: Any,
+        dynamodb: DynamoDBClient,
         table: str,
         key_id: str,
         *,

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -31,13 +31,17 @@ from lemlist_export.records.record import (
 )
 from lemlist_export.storage.s3_upload import StoredObject
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
 CAMPAIGN_INDEX = "byCampaign"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
 class ExportStore:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table_name: str) -> None:
         self._db = dynamodb
         self._table = table_name
 

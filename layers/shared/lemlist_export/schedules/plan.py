@@ -84,7 +84,7 @@ def campaigns_to_export(run: ScheduledRun, lemlist: LemlistClient) -> list[str]:
     if run.campaign_status is None:
         return list(run.campaign_ids)
     listed = (item.get("_id") for item in lemlist.list_campaigns(status=run.campaign_status))
-    return _unique(value for value in listed if is_lemlist_id(value))
+    return _unique(value for value in listed if isinstance(value, str) and is_lemlist_id(value))
 
 
 def execution_name(run: ScheduledRun, campaign_id: str) -> str:

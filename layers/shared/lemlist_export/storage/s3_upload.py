@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +25,11 @@ from lemlist_export.core.errors import (
     StorageError,
     StorageTransientError,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's floor for every part but the last
@@ -68,7 +73,7 @@ def part_size_for(expected_size: int | None, preferred: int = DEFAULT_PART_SIZE)
 
 
 def stream_to_s3(
-    s3: Any,
+    s3: S3Client,
     source: ByteSource,
     target: ObjectSpec,
     *,
@@ -95,7 +100,7 @@ def stream_to_s3(
         _check_complete(total, expected_size)
         commit()
         with _s3_errors("PutObject"):
-            s3.put_object(Body=first, **_object_args(target))
+            s3.put_object(Body=_as_body(first), **_object_args(target))
         return StoredObject(target.bucket, target.key, total, digest.hexdigest(), parts=1)
 
     # The checksum algorithm is declared up front: botocore checksums every part anyway,
@@ -104,18 +109,23 @@ def stream_to_s3(
         upload_id = s3.create_multipart_upload(ChecksumAlgorithm="CRC32", **_object_args(target))[
             "UploadId"
         ]
-    where = {"Bucket": target.bucket, "Key": target.key, "UploadId": upload_id}
+    upload = _Upload(target.bucket, target.key, upload_id)
     try:
-        parts: list[dict[str, Any]] = []
+        parts: list[CompletedPartTypeDef] = []
         chunk = first
         del first
         while chunk:
             number = len(parts) + 1
             with _s3_errors("UploadPart"):
                 answer = s3.upload_part(
-                    Body=chunk, PartNumber=number, ChecksumAlgorithm="CRC32", **where
+                    Body=_as_body(chunk),
+                    PartNumber=number,
+                    ChecksumAlgorithm="CRC32",
+                    Bucket=upload.bucket,
+                    Key=upload.key,
+                    UploadId=upload.upload_id,
                 )
-            part = {"PartNumber": number, "ETag": answer["ETag"]}
+            part: CompletedPartTypeDef = {"PartNumber": number, "ETag": answer["ETag"]}
             if answer.get("ChecksumCRC32"):
                 part["ChecksumCRC32"] = answer["ChecksumCRC32"]
             parts.append(part)
@@ -129,9 +139,14 @@ def stream_to_s3(
         _check_complete(total, expected_size)
         commit()
         with _s3_errors("CompleteMultipartUpload"):
-            s3.complete_multipart_upload(MultipartUpload={"Parts": parts}, **where)
+            s3.complete_multipart_upload(
+                MultipartUpload={"Parts": parts},
+                Bucket=upload.bucket,
+                Key=upload.key,
+                UploadId=upload.upload_id,
+            )
     except BaseException:
-        _abort(s3, where)
+        _abort(s3, upload)
         raise
     return StoredObject(target.bucket, target.key, total, digest.hexdigest(), parts=len(parts))
 
@@ -200,9 +215,21 @@ def _s3_errors(operation: str) -> Iterator[None]:
         raise StorageTransientError(message, operation=operation, code=code) from None
 
 
-def _abort(s3: Any, where: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class _Upload:
+    bucket: str
+    key: str
+    upload_id: str
+
+
+def _as_body(chunk: bytearray) -> bytes:
+    """botocore sends a bytearray as it is (no copy of a part); its stubs list only bytes."""
+    return cast(bytes, chunk)
+
+
+def _abort(s3: S3Client, upload: _Upload) -> None:
     try:
-        s3.abort_multipart_upload(**where)
+        s3.abort_multipart_upload(Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id)
     except Exception:
         # The bucket lifecycle rule removes it within a day; the original error matters more.
-        log.warning("Could not abort multipart upload of %s", where["Key"], exc_info=True)
+        log.warning("Could not abort multipart upload of %s", upload.key, exc_info=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -23,6 +23,11 @@ from lemlist_export.wiring import secrets, settings
 from lemlist_export.workflow.announce import announce_export
 from lemlist_export.workflow.failure_reasons import Failure
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
 # Explicit timeouts: botocore's defaults (60 s connect, 60 s read) outlast our Lambdas.
 _AWS_CONFIG = Config(
     connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}
@@ -35,13 +40,28 @@ _QUICK_CONFIG = Config(
 )
 
 
+def dynamodb(*, quick: bool = False) -> DynamoDBClient:
+    return cast("DynamoDBClient", _client("dynamodb", quick))
+
+
+def s3() -> S3Client:
+    return cast("S3Client", _client("s3", False))
+
+
+def stepfunctions(*, quick: bool = False) -> SFNClient:
+    return cast("SFNClient", _client("stepfunctions", quick))
+
+
 @cache
-def aws(service: str, *, quick: bool = False) -> Any:
+def _client(service: str, quick: bool) -> Any:
+    """One client per service and patience, typed by the accessors above (boto3's own
+    `client` is typed per literal service name only)."""
     config = _QUICK_CONFIG if quick else _AWS_CONFIG
     if service == "s3":
         # Presigned URLs signed with SigV4, which every region accepts.
         config = config.merge(Config(signature_version="s3v4"))
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    factory: Any = boto3.client  # typed per literal service name: the accessors type it
+    return factory(service, config=config)
 
 
 def store(*, quick: bool = False) -> ExportStore:
@@ -50,7 +70,7 @@ def store(*, quick: bool = False) -> ExportStore:
 
 @cache
 def _store(table: str, quick: bool) -> ExportStore:
-    return ExportStore(aws("dynamodb", quick=quick), table)
+    return ExportStore(dynamodb(quick=quick), table)
 
 
 def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> LemlistClient:
@@ -74,7 +94,7 @@ def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> 
 def _lemlist(
     api_key: str, client_settings: ClientSettings, table: str, per_window: int
 ) -> LemlistClient:
-    gate = DynamoRateGate(aws("dynamodb"), table, key_id_for(api_key), limit=per_window)
+    gate = DynamoRateGate(dynamodb(), table, key_id_for(api_key), limit=per_window)
     return LemlistClient(api_key, client_settings, gate=gate)
 
 
@@ -84,7 +104,7 @@ def requests(*, quick: bool = False) -> RequestStore:
 
 @cache
 def _requests(table: str, quick: bool) -> RequestStore:
-    return RequestStore(aws("dynamodb", quick=quick), table)
+    return RequestStore(dynamodb(quick=quick), table)
 
 
 def notifier() -> Notifier:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from lemlist_export.core.clock import parse_iso
@@ -33,6 +33,10 @@ from lemlist_export.records.record import DELIVERED, DELIVERING, ExportRecord
 from lemlist_export.records.store import ExportStore
 from lemlist_export.storage.s3_upload import DEFAULT_PART_SIZE, MIB, ObjectSpec, stream_to_s3
 from lemlist_export.workflow.wait_policy import WaitPolicy
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 
 _RETRYABLE = (
     DownloadIncompleteError,
@@ -80,7 +84,7 @@ def copy_export(
     *,
     lemlist: LemlistClient,
     store: ExportStore,
-    s3: Any,
+    s3: S3Client,
     destination: Destination,
 ) -> CopyOutcome:
     """One copy attempt: delivered, or retry after a wait. Raises when the copy cannot
@@ -109,7 +113,7 @@ def copy_to_s3(
     *,
     lemlist: LemlistClient,
     store: ExportStore,
-    s3: Any,
+    s3: S3Client,
     destination: Destination,
 ) -> ExportRecord:
     """Stream the CSV into S3 and mark the record delivered; a no-op if it already is."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,6 +23,9 @@ from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.store import ExportStore
 from lemlist_export.workflow.contract import ExecutionState, input_for_started
 from lemlist_export.workflow.wait_policy import WaitPolicy
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 class PollerStartError(ExportError):
@@ -52,7 +55,7 @@ ALREADY_STARTED = "alreadyStarted"
 
 
 def start_execution_once(
-    stepfunctions: Any,
+    stepfunctions: SFNClient,
     state_machine_arn: str,
     name: str,
     execution_input: ExecutionState,
@@ -81,7 +84,7 @@ def start_execution_once(
     return STARTED
 
 
-def _exists(stepfunctions: Any, arn: str) -> bool:
+def _exists(stepfunctions: SFNClient, arn: str) -> bool:
     try:
         with transient_aws_errors("Step Functions DescribeExecution"):
             stepfunctions.describe_execution(executionArn=arn)
@@ -103,7 +106,7 @@ def launch_export(
     source: str,
     lemlist: LemlistClient,
     store: ExportStore,
-    stepfunctions: Any,
+    stepfunctions: SFNClient,
     state_machine_arn: str,
     waits: WaitPolicy,
     retention_days: int,

@@ -57,7 +57,8 @@ class WaitPolicy:
     def backoff(self, consecutive_failures: int, base: int | None = None) -> int:
         """Exponential wait after the n-th consecutive transient failure."""
         first = max(1, self.interval_seconds if base is None else base)
-        return min(first * 2 ** max(0, consecutive_failures - 1), self.max_backoff_seconds)
+        growth: int = 2 ** max(0, consecutive_failures - 1)
+        return min(first * growth, self.max_backoff_seconds)
 
     def after_rate_limit(self, retry_after: float | None, usual_wait: int) -> int:
         """Never sooner than lemlist's Retry-After, and never more often than usual; plus up to

@@ -61,6 +61,30 @@ def sim() -> Iterator[LemlistSimulator]:
         yield simulator
 
 
+class SimulatedTime:
+    """One clock for the simulator and the client: the client's waits move it, at once, so a
+    rate-limit test waits out lemlist's windows without sleeping them."""
+
+    def __init__(self) -> None:
+        self.value = 1_000.0
+        self.calls: list[float] = []
+
+    def now(self) -> float:
+        return self.value
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        self.value += seconds
+
+
+@pytest.fixture
+def timed() -> Iterator[tuple[LemlistSimulator, SimulatedTime]]:
+    """A simulator on simulated time, and the sleep that moves it."""
+    clock = SimulatedTime()
+    with LemlistSimulator(api_key=API_KEY, clock=clock.now) as simulator:
+        yield simulator, clock
+
+
 class RecordingSleep:
     """A real sleep that remembers how long it was asked to wait."""
 
@@ -360,13 +384,13 @@ def test_an_unknown_campaign_on_status_is_campaign_not_found(sim):
     assert raised.value.status == 404
 
 
-def test_a_status_past_its_lifetime_is_expired(sim):
-    sim.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(expire_after_seconds=0.3))
+def test_a_status_past_its_lifetime_is_expired(timed):
+    sim, clock = timed
     client = client_for(sim)
     started = client.start_export(DEFAULT_CAMPAIGN_ID)
     assert client.get_export_status(DEFAULT_CAMPAIGN_ID, started.export_id).is_pending
 
-    time.sleep(0.35)
+    clock(2 * 3600)  # lemlist keeps a status 2 hours
 
     with pytest.raises(ExportExpiredError):
         client.get_export_status(DEFAULT_CAMPAIGN_ID, started.export_id)
@@ -472,8 +496,8 @@ def test_a_429_longer_than_the_wait_budget_is_handed_to_the_caller(sim):
     assert sleep.calls == []
 
 
-def test_a_429_within_the_wait_budget_is_waited_out_then_retried(sim):
-    sleep = RecordingSleep()
+def test_a_429_within_the_wait_budget_is_waited_out_then_retried(timed):
+    sim, sleep = timed
     client = client_for(sim, sleep=sleep, max_rate_limit_wait=5)
     started = client.start_export(DEFAULT_CAMPAIGN_ID)
     sim.inject("status", Fault.rate_limited(1))
@@ -505,8 +529,9 @@ def most_accepted_in_any_window(requests: list[RecordedRequest], window: float) 
     return max(sum(1 for t in times if start <= t < start + window) for start in times)
 
 
-def test_a_burst_of_status_checks_waits_out_lemlists_rate_limit(sim):
-    client = client_for(sim, max_rate_limit_wait=5)
+def test_a_burst_of_status_checks_waits_out_lemlists_rate_limit(timed):
+    sim, sleep = timed
+    client = client_for(sim, sleep=sleep, max_rate_limit_wait=5)
     started = client.start_export(DEFAULT_CAMPAIGN_ID)
 
     statuses = [client.get_export_status(DEFAULT_CAMPAIGN_ID, started.export_id) for _ in range(25)]
@@ -641,14 +666,14 @@ def test_an_unknown_file_is_unavailable(sim):
     assert raised.value.status == 404
 
 
-def test_a_file_past_its_availability_is_unavailable(sim):
-    plan = ExportPlan(pending_polls=0, file_available_for_seconds=0.2)
-    sim.set_plan(DEFAULT_CAMPAIGN_ID, plan)
+def test_a_file_past_its_availability_is_unavailable(timed):
+    sim, clock = timed
+    sim.set_plan(DEFAULT_CAMPAIGN_ID, ExportPlan(pending_polls=0))
     client = client_for(sim)
     done = finished(client, DEFAULT_CAMPAIGN_ID)
     assert done.url is not None
 
-    time.sleep(0.25)
+    clock(24 * 3600)  # lemlist deletes the file 24 hours after it is ready
 
     with pytest.raises(DownloadUnavailableError):
         client.open_download(done.url)

@@ -61,7 +61,9 @@ class LocalApiServer:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalApiServer:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         threading.Thread(target=self._watch_executions, daemon=True).start()
         return self
 

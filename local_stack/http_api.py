@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from .deploy import Route
 from .embedded_aws import ACCOUNT_ID
-from .lambdas import InProcessLambdas
+from .lambdas import LambdaWorkers
 
 API_ID = "localapi"
 _TEXT_TYPES = ("application/json", "text/", "application/xml")
@@ -93,7 +93,7 @@ def http_api_event(
 
 
 class HttpApi:
-    def __init__(self, routes: list[Route], lambdas: InProcessLambdas) -> None:
+    def __init__(self, routes: list[Route], lambdas: LambdaWorkers) -> None:
         self._routes = [(route, _pattern(route.path)) for route in routes]
         self._lambdas = lambdas
 

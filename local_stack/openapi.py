@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from .deploy import PROJECT_ROOT
-from .lambdas import LocalFunction, load_module
 
 DOCUMENT = PROJECT_ROOT / "docs" / "openapi.json"
 API_CODE = PROJECT_ROOT / "functions" / "exports_api"
@@ -16,11 +17,16 @@ def openapi_document() -> str:
     """The document as Powertools generates it from ExportsApiFunction's resolver."""
     # Importing the handler builds AWS clients; they need a region, never a call.
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    function = LocalFunction(
-        "ExportsApiFunction", "openapi", "", API_CODE, "app.lambda_handler", 30, 256
-    )
-    module = load_module(function, "app")
-    return module.app.get_openapi_json_schema(**module.OPENAPI) + "\n"
+    # The handler's module under its own name (every function's module is called `app`).
+    name = "local_openapi_exports_api_app"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, API_CODE / "app.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return str(module.app.get_openapi_json_schema(**module.OPENAPI)) + "\n"
 
 
 def write_document(path: Path = DOCUMENT) -> Path:

@@ -1,7 +1,8 @@
 """The whole product on one machine: the template deployed on the embedded AWS.
 
-One embedded AWS and one set of in-process Lambdas serve the process (moto's server and the
-Lambda seam are process-wide); each `LocalStack.start()` empties them and deploys afresh.
+One embedded AWS and one set of Lambda workers serve the process (moto's server and the
+Lambda seam are process-wide); each `LocalStack.start()` empties them and deploys afresh
+(workers of an unchanged function stay warm, with their caches dropped).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from lemlist_export.workflow.launch import execution_arn
 from .deploy import PROJECT_ROOT, DeployedStack, deploy
 from .embedded_aws import EmbeddedAws
 from .http_api import HttpApi
-from .lambdas import InProcessLambdas
+from .lambdas import LambdaWorkers
 from .watchdog import ExecutionWatchdog
 
 LAYER_DIRS = [PROJECT_ROOT / "layers" / "shared"]
@@ -28,16 +29,16 @@ LAYER_DIRS = [PROJECT_ROOT / "layers" / "shared"]
 LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true", "ALLOW_LOCAL_URLS": "true"}
 
 _aws: EmbeddedAws | None = None
-_lambdas: InProcessLambdas | None = None
+_lambdas: LambdaWorkers | None = None
 _applied_environment: set[str] = set()
 
 
-def embedded() -> tuple[EmbeddedAws, InProcessLambdas]:
+def embedded() -> tuple[EmbeddedAws, LambdaWorkers]:
     """The process's embedded AWS and Lambda runner, started on first use."""
     global _aws, _lambdas
     if _aws is None or _lambdas is None:
         _aws = EmbeddedAws().start()
-        _lambdas = InProcessLambdas(LAYER_DIRS)
+        _lambdas = LambdaWorkers(LAYER_DIRS)
         _lambdas.install_into_moto()
     return _aws, _lambdas
 
@@ -56,6 +57,8 @@ class StackOptions:
     api_token: str = "local-api-token-0123456789"
     slack_signing_secret: str | None = None
     stack_name: str = "lemlist-local"
+    # Tests: a shorter Timeout for some functions (by logical id), to play Lambda timeouts.
+    timeouts: dict[str, int] = field(default_factory=dict)
 
 
 class LocalStack:
@@ -70,7 +73,7 @@ class LocalStack:
         import json
 
         self.aws.reset()
-        _cold_start()
+        self.forget_warm_state()
         parameters = {
             "LemlistApiUrl": self.options.lemlist_api_url,
             # Local webhook targets listen on loopback.
@@ -94,6 +97,7 @@ class LocalStack:
             parameters=parameters,
             secrets=secrets,
             extra_environment={**LOCAL_ENVIRONMENT, **self.options.environment},
+            timeouts=self.options.timeouts,
         )
         _apply_environment(self.deployed.environment)
         self.http_api = HttpApi(self.deployed.routes, self.lambdas)
@@ -129,6 +133,7 @@ class LocalStack:
     def forget_warm_state(self) -> None:
         """As if every Lambda container were new: secrets and clients are read again."""
         _cold_start()
+        self.lambdas.forget_warm_state()
 
     def api_headers(self) -> dict[str, str]:
         """What a caller of the HTTP API sends: JSON, and the stack's bearer token."""
@@ -173,8 +178,9 @@ class LocalStack:
 
 
 def _apply_environment(environment: dict[str, str]) -> None:
-    """One process plays every function: give it their (agreeing) environment, and drop what
-    an earlier deployment set that this one does not."""
+    """This process calls the layer too (tests, make run's summary): give it the functions'
+    (agreeing) environment, and drop what an earlier deployment set that this one does not.
+    The workers get each function's own environment."""
     for name in _applied_environment - set(environment):
         os.environ.pop(name, None)
     os.environ.update(environment)
@@ -183,12 +189,7 @@ def _apply_environment(environment: dict[str, str]) -> None:
 
 
 def _cold_start() -> None:
-    """Forget what warm Lambda containers would have cached: secrets, clients, the key."""
-    from aws_lambda_powertools.utilities import parameters
+    """Forget what this process cached like a warm container (tests call the layer directly)."""
+    from .lambda_runtime import forget_warm_state
 
-    from lemlist_export.wiring import runtime
-
-    parameters.clear_caches()
-    for cached in vars(runtime).values():
-        if callable(getattr(cached, "cache_clear", None)):
-            cached.cache_clear()
+    forget_warm_state()

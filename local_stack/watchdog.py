@@ -15,7 +15,7 @@ from typing import Any
 
 from .deploy import EventRule
 from .embedded_aws import ACCOUNT_ID, REGION
-from .lambdas import InProcessLambdas
+from .lambdas import LambdaWorkers
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
 
@@ -65,7 +65,7 @@ def status_change_event(execution: dict[str, Any]) -> dict[str, Any]:
 class ExecutionWatchdog:
     """Delivers each ended execution's event once to the matching rules' functions."""
 
-    def __init__(self, rules: list[EventRule], stepfunctions: Any, lambdas: InProcessLambdas):
+    def __init__(self, rules: list[EventRule], stepfunctions: Any, lambdas: LambdaWorkers):
         self._rules = rules
         self._sfn = stepfunctions
         self._lambdas = lambdas

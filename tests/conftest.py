@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -117,6 +116,7 @@ def make_stack(
         parameters: dict[str, str] | None = None,
         environment: dict[str, str] | None = None,
         slack: bool = True,
+        timeouts: dict[str, int] | None = None,
     ) -> LocalStack:
         options = StackOptions(
             lemlist_api_url=simulator.base_url,
@@ -125,6 +125,7 @@ def make_stack(
             parameters={**NO_WAITS, **(parameters or {})},
             environment={**NO_RETRY_WAITS, **(environment or {})},
             slack_signing_secret=SLACK_SIGNING_SECRET if slack else None,
+            timeouts=timeouts or {},
         )
         stacks.append(LocalStack(options).start())
         return stacks[-1]
@@ -141,18 +142,14 @@ def stack(make_stack: StackFactory) -> LocalStack:
 
 @pytest.fixture
 def handler_logs() -> Iterator[io.StringIO]:
-    """Every line the handlers' Powertools logger writes during the test, as written.
+    """Every line the Lambda workers write during the test (the handlers' JSON logs and
+    metrics, as Lambda would send them to CloudWatch)."""
+    from local_stack.stack import embedded
 
-    The logger's stream is bound once per process (as in Lambda), so pytest's per-test
-    capture cannot see it after the first test: point it here for the test's duration.
-    """
-    from lemlist_export.core.observability import logger
-
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
+    _, lambdas = embedded()
     buffer = io.StringIO()
-    previous = handler.setStream(buffer)
+    previous, lambdas.log_sink = lambdas.log_sink, buffer
     try:
         yield buffer
     finally:
-        handler.setStream(previous)
+        lambdas.log_sink = previous

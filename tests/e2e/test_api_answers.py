@@ -53,9 +53,10 @@ def test_json_that_is_not_an_object_is_a_422_and_starts_nothing(
 def test_idempotency_keys_are_named_after_the_pinned_prefix_not_the_module(
     stack: LocalStack,
 ) -> None:
-    # Locally the handler's module is `local_lambda_ExportsApiFunction_app`; unpinned,
-    # Powertools would name keys after it (and after any future rename or move).
+    # Unpinned, Powertools names keys after the decorated function's module and name, so a
+    # rename or move of `_start_once` would change every key (and a replay would start again).
     assert stack.http_api is not None
+    function_name = stack.stack.functions["ExportsApiFunction"].name
     headers = {**stack.api_headers(), "idempotency-key": "pinned-prefix-1"}
     body = json.dumps({"campaignId": DEFAULT_CAMPAIGN_ID})
     assert stack.http_api.request("POST", "/exports", headers=headers, body=body).status == 202
@@ -64,5 +65,5 @@ def test_idempotency_keys_are_named_after_the_pinned_prefix_not_the_module(
     ids = [item["id"]["S"] for item in items]
     keys = [i for i in ids if "_start_once#" in i]
 
-    assert keys == [i for i in ids if i.startswith("test-func.app._start_once#")]
+    assert keys == [i for i in ids if i.startswith(f"{function_name}.app._start_once#")]
     assert len(keys) == 1

@@ -2,9 +2,9 @@
 
 Each handler, called with the sample event in events/ (shaped as AWS sends it).
 
-The handlers run in-process with the stack's real dependencies (DynamoDB, S3 and Secrets
-Manager on the embedded AWS, lemlist played by the simulator); only the ids in the sample
-events are swapped for ones that exist here.
+The handlers run in their local Lambda workers with the stack's real dependencies (DynamoDB,
+S3 and Secrets Manager on the embedded AWS, lemlist played by the simulator); only the ids in
+the sample events are swapped for ones that exist here.
 """
 
 from __future__ import annotations

@@ -9,14 +9,16 @@ overrides and extra environment, never as edits to the template.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .aws_calls import statements_of
 from .embedded_aws import ACCOUNT_ID, REGION, EmbeddedAws
-from .lambdas import InProcessLambdas, LocalFunction
+from .lambdas import LambdaWorkers, LocalFunction
 from .resources import (
     apply_bucket_policy,
     create_bucket,
@@ -30,7 +32,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 _EMPTY_ZIP = io.BytesIO()
 with zipfile.ZipFile(_EMPTY_ZIP, "w") as _zip:
-    _zip.writestr("app.py", "# the real code runs in-process; see local_stack.lambdas\n")
+    _zip.writestr("app.py", "# the real code runs in local workers; see local_stack.lambdas\n")
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,13 @@ class DeployedStack:
 
 def deploy(
     aws: EmbeddedAws,
-    lambdas: InProcessLambdas,
+    lambdas: LambdaWorkers,
     *,
     stack_name: str,
     parameters: dict[str, str],
     secrets: dict[str, str],
     extra_environment: dict[str, str],
+    timeouts: dict[str, int] | None = None,
     template_path: Path = TEMPLATE_PATH,
 ) -> DeployedStack:
     """Create every resource; `secrets` maps a parameter holding a secret name to its value."""
@@ -119,8 +122,10 @@ def deploy(
         apply_bucket_policy(aws, resolver.resolve(resource.properties))
 
     functions, environment, routes, rules, schedules = _functions(
-        template, resolver, names, attributes
+        template, resolver, names, attributes, extra_environment
     )
+    for logical_id, seconds in (timeouts or {}).items():  # tests: a shorter Timeout
+        functions[logical_id] = dataclasses.replace(functions[logical_id], timeout=seconds)
     for function in functions.values():
         aws.client("lambda").create_function(
             FunctionName=function.name,
@@ -132,6 +137,8 @@ def deploy(
             MemorySize=function.memory_mb,
         )
         lambdas.register(function)
+        policies = template.body["Resources"][function.logical_id]["Properties"].get("Policies")
+        aws.calls.set_policy(function.name, statements_of(resolver.resolve(policies)))
     for resource in template.resources("AWS::Serverless::StateMachine"):
         _create_state_machine(aws, template, resource.logical_id, resolver, names, role_arn)
 
@@ -171,7 +178,10 @@ def _physical_names(
             attributes[(logical, "Name")] = physical
             physical = arn  # Ref of a state machine is its ARN
         else:
-            # Resources the local stack does not create (queues, log groups) still resolve.
+            # Resources the local stack does not create still resolve: queues, log groups,
+            # and the operations side (AlarmTopicKey, AlarmTopic and its email subscription,
+            # the CloudWatch alarms and dashboard), which watch metrics only AWS produces;
+            # tests/template checks what those resolve to.
             service = resource.type.split("::")[1].lower()
             attributes[(logical, "Arn")] = f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{physical}"
         names[logical] = physical
@@ -183,6 +193,7 @@ def _functions(
     resolver: Resolver,
     names: dict[str, str],
     attributes: dict[tuple[str, str], str],
+    extra_environment: dict[str, str],
 ) -> tuple[dict[str, LocalFunction], dict[str, str], list[Route], list[EventRule], list[Schedule]]:
     """The functions, the one environment they share, their HTTP routes, rules, schedules."""
     defaults = template.function_globals()
@@ -213,6 +224,7 @@ def _functions(
             handler=props["Handler"],
             timeout=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
+            environment={**{k: str(v) for k, v in env.items()}, **extra_environment},
         )
         for event_name, event in (resource.properties.get("Events") or {}).items():
             event_props = resolver.resolve(event.get("Properties") or {})

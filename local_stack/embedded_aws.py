@@ -1,7 +1,7 @@
 """An embedded AWS: a moto server in this process, executing state machines for real.
 
 boto3 everywhere in the process (handlers included) reaches it through AWS_ENDPOINT_URL;
-moto's Step Functions engine calls Lambda on the same server, where `InProcessLambdas`
+moto's Step Functions engine calls Lambda on the same server, where `LambdaWorkers`
 runs the real handlers. No Docker, no account, no network beyond loopback.
 """
 
@@ -15,6 +15,9 @@ from typing import Any
 
 import boto3
 import urllib3
+
+from .aws_calls import AwsCallLog
+from .aws_faults import AwsFaults
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -33,6 +36,10 @@ class EmbeddedAws:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server: Any = None
+        # One-shot AWS errors for fault tests, played in front of moto (see aws_faults).
+        self.faults = AwsFaults()
+        # Every call a Lambda worker makes, judged against its function's policy (aws_calls).
+        self.calls = AwsCallLog()
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -57,7 +64,9 @@ class EmbeddedAws:
 
         from .moto_hooks import start_server
 
-        self._server = start_server(self.port)
+        self._server = start_server(
+            self.port, wrap=lambda app: self.calls.wrap(self.faults.wrap(app))
+        )
         return self
 
     def client(self, service: str) -> Any:
@@ -69,7 +78,8 @@ class EmbeddedAws:
             return self._clients[service]
 
     def reset(self) -> None:
-        """Forget every resource (moto's reset API); the server and its settings stay."""
+        """Forget every resource (moto's reset API) and queued faults; the server stays."""
+        self.faults.clear()
         urllib3.request("POST", f"{self.endpoint}/moto-api/reset", timeout=10)
 
     def stop(self) -> None:

@@ -88,12 +88,16 @@ def run_lambdas_with(runner: LambdaRunner) -> None:
     LambdaFunction._invoke_lambda = invoke_in_process  # type: ignore[method-assign]
 
 
-def start_server(port: int) -> Any:
-    """moto's threaded server on 127.0.0.1:`port`, with the hooks above in place."""
+def start_server(port: int, wrap: Callable[[Any], Any] | None = None) -> Any:
+    """moto's threaded server on 127.0.0.1:`port`, with the hooks above in place; `wrap`
+    puts a WSGI layer in front of moto's application (the AWS fault injector)."""
     from moto.server import ThreadedMotoServer
 
     execute_state_machines()
     serialize_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    if wrap is not None:
+        wsgi_server = server._server  # werkzeug reads `.app` for every request
+        wsgi_server.app = wrap(wsgi_server.app)
     return server

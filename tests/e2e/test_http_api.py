@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import urllib3
 
+from local_stack.aws_faults import AwsFault
 from local_stack.http_api import HttpResponse
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
 from local_stack.stack import LocalStack
@@ -436,8 +437,10 @@ def test_a_forged_next_token_with_empty_keys_is_a_400(stack: LocalStack) -> None
 def test_a_replay_after_the_poller_failed_returns_the_same_answer_and_starts_nothing(
     make_stack: StackFactory, simulator: LemlistSimulator
 ) -> None:
-    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:not-deployed"
-    stack = make_stack(environment={"STATE_MACHINE_ARN": missing})
+    stack = make_stack()
+    # Step Functions refuses the start (the execution is never launched), then works again.
+    refused = AwsFault("states", "StartExecution", "StateMachineDoesNotExist", times=10)
+    stack.aws.faults.inject(refused)
     key = {"idempotency-key": "zap-run-poller-down"}
 
     first = start(stack, headers=key)

@@ -443,7 +443,8 @@ def test_a_broken_notifications_secret_still_records_the_outcome(
     make_stack: StackFactory, simulator: LemlistSimulator
 ) -> None:
     broken = "lemlist-stats-export/broken-notifications"
-    stack = make_stack(notifications=False, environment={"NOTIFICATIONS_SECRET": broken})
+    # Named through the template's parameter, so the function's policy allows reading it.
+    stack = make_stack(notifications=False, parameters={"NotificationsSecretName": broken})
     # A webhook without its signing secret: the targets cannot be read.
     stack.client("secretsmanager").create_secret(
         Name=broken,

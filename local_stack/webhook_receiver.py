@@ -56,6 +56,8 @@ class Answer:
     status: int
     body: str
     content_type: str = "text/plain"
+    retry_after: float | None = None  # a Retry-After header (429s)
+    delay: float = 0.0  # seconds before answering (a slow target)
 
 
 class WebhookReceiver:
@@ -85,8 +87,11 @@ class WebhookReceiver:
                 body = self.rfile.read(length)
                 answer = receiver._record(self.path, dict(self.headers.items()), body)
                 payload = answer.body.encode()
+                time.sleep(answer.delay)
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.content_type)
+                if answer.retry_after is not None:
+                    self.send_header("Retry-After", f"{answer.retry_after:g}")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -106,11 +111,21 @@ class WebhookReceiver:
         assert self._server is not None, "start() first"
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def fail_next(self, path: str, status: int, body: str, times: int = 1) -> None:
-        """Answer the next `times` posts to `path` with this error."""
+    def fail_next(
+        self,
+        path: str,
+        status: int,
+        body: str,
+        times: int = 1,
+        *,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `times` posts to `path` with this status (after `delay` s)."""
         with self._lock:
             queue = self._answers.setdefault(path, deque())
-            queue.extend(Answer(status, body) for _ in range(times))
+            answer = Answer(status, body, retry_after=retry_after, delay=delay)
+            queue.extend(answer for _ in range(times))
 
     def posts_to(self, path: str) -> list[ReceivedPost]:
         with self._lock:

@@ -21,6 +21,8 @@ class FaultKind(StrEnum):
     TRUNCATE = "truncate"
     UNAUTHORIZED = "unauthorized"
     BAD_TEAM = "bad_team"
+    RESET = "reset"
+    OVERSIZE = "oversize"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,16 @@ class Fault:
         return cls(FaultKind.TRUNCATE, after_bytes=after_bytes)
 
     @classmethod
+    def reset(cls) -> Fault:
+        """The connection is reset before any answer (a network fault, not an HTTP one)."""
+        return cls(FaultKind.RESET)
+
+    @classmethod
+    def oversize(cls, extra_bytes: int) -> Fault:
+        """A download serves `extra_bytes` more than the file lemlist announced."""
+        return cls(FaultKind.OVERSIZE, after_bytes=extra_bytes)
+
+    @classmethod
     def unauthorized(cls) -> Fault:
         return cls(FaultKind.UNAUTHORIZED, status=401)
 
@@ -68,7 +80,7 @@ class Fault:
 
     @property
     def replaces_answer(self) -> bool:
-        return self.kind not in (FaultKind.SLOW, FaultKind.TRUNCATE)
+        return self.kind not in _MODIFIERS
 
     def response(self) -> Response:
         """The answer a replacing fault sends (slow and truncate have none of their own)."""
@@ -84,9 +96,16 @@ class Fault:
                 return Response.json(self.status, {"ok": False, "message": self.message})
             case FaultKind.UNAUTHORIZED:
                 return Response.empty(401)
+            case FaultKind.RESET:
+                return Response.reset()
             case FaultKind.SERVER_ERROR | FaultKind.TEXT_ERROR | FaultKind.BAD_TEAM:
                 return Response.text(self.status, self.message)
         raise ValueError(f"{self.kind} does not replace the answer")
+
+
+# Faults that change the normal answer rather than replace it.
+_MODIFIERS = (FaultKind.SLOW, FaultKind.TRUNCATE, FaultKind.OVERSIZE)
+_BODY_MODIFIERS = (FaultKind.TRUNCATE, FaultKind.OVERSIZE)
 
 
 class FaultQueue:
@@ -136,7 +155,7 @@ def answer_with_faults(
     successful answer with a body: a redirect hop, an error or a HEAD does not consume it.
     """
     applied: tuple[Fault, ...] = ()
-    fault = queue.take(route, lambda f: f.kind is not FaultKind.TRUNCATE)
+    fault = queue.take(route, lambda f: f.kind not in _BODY_MODIFIERS)
     if fault is not None and fault.replaces_answer:
         return fault.response(), (fault,)
     if fault is not None:  # slow: late, but otherwise normal
@@ -144,7 +163,9 @@ def answer_with_faults(
         applied = (fault,)
     response = normal()
     if sends_body and 200 <= response.status < 300 and response.content_length > 0:
-        cut = queue.take(route, lambda f: f.kind is FaultKind.TRUNCATE)
+        cut = queue.take(route, lambda f: f.kind in _BODY_MODIFIERS)
+        if cut is not None and cut.kind is FaultKind.OVERSIZE:
+            return response.oversized(cut.after_bytes), (*applied, cut)
         if cut is not None:
             return response.truncated(cut.after_bytes), (*applied, cut)
     return response, applied

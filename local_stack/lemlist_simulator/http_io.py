@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,11 @@ class Response:
     stream: CsvSource | None = None
     # Fault.truncate: Content-Length stays the full length, the body stops here.
     cut_after: int | None = None
+    # Fault.oversize: bytes served after the body (counted in Content-Length), so the file is
+    # larger than the fileSize lemlist announced.
+    extra: bytes = b""
+    # Fault.reset: no answer at all, the connection reset (TCP RST) instead.
+    hang_up: bool = False
 
     @classmethod
     def text(cls, status: int, text: str) -> Response:
@@ -44,7 +50,8 @@ class Response:
 
     @property
     def content_length(self) -> int:
-        return self.stream.size if self.stream is not None else len(self.body)
+        size = self.stream.size if self.stream is not None else len(self.body)
+        return size + len(self.extra)
 
     def with_headers(self, headers: Mapping[str, str]) -> Response:
         """Add headers, keeping those already set (a fault's own values win)."""
@@ -55,9 +62,18 @@ class Response:
     def truncated(self, after_bytes: int) -> Response:
         return replace(self, cut_after=max(0, after_bytes))
 
+    def oversized(self, extra_bytes: int) -> Response:
+        return replace(self, extra=b"9" * max(0, extra_bytes))
+
+    @classmethod
+    def reset(cls) -> Response:
+        return cls(0, hang_up=True)
+
     def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
         """The body as written on the wire, stopping at cut_after."""
         source = self.stream.iter_chunks(chunk_size) if self.stream is not None else [self.body]
+        if self.extra:
+            source = itertools.chain(source, [self.extra])
         budget = self.content_length if self.cut_after is None else self.cut_after
         for chunk in source:
             if budget <= 0:

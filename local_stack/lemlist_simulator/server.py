@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -142,6 +143,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
 
     def _write(self, response: Response) -> None:
+        if response.hang_up:  # Fault.reset: close with a TCP RST, no answer at all
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)

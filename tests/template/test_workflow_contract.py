@@ -107,10 +107,28 @@ def _error_names() -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(_error_names()))
 def test_every_error_the_asl_matches_is_aws_or_a_real_exception(name: str) -> None:
-    if name.startswith(("States.", "Lambda.", "Sandbox.")):
+    if name.startswith(("States.", "Lambda.", "Sandbox.", "Runtime.")):
+        # Step Functions' own, the Lambda service's, and Lambda's runtime errors (a timeout,
+        # a process that died): spelled as AWS spells them.
+        assert name in AWS_ERROR_NAMES, f"{name} is not an error name AWS uses"
         return
     assert isinstance(getattr(errors, name, None), type), f"no exception class {name}"
     assert issubclass(getattr(errors, name), Exception)
+
+
+AWS_ERROR_NAMES = {
+    "States.ALL",
+    "States.Timeout",
+    "States.TaskFailed",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown",
+    "Sandbox.Timedout",
+    "Runtime.ExitError",
+}
 
 
 def test_the_fail_errors_are_the_ones_the_announce_step_handled() -> None:

@@ -233,3 +233,18 @@ def _abort(s3: S3Client, upload: _Upload) -> None:
     except Exception:
         # The bucket lifecycle rule removes it within a day; the original error matters more.
         log.warning("Could not abort multipart upload of %s", upload.key, exc_info=True)
+
+
+def abort_unfinished_uploads(s3: S3Client, bucket: str, key: str) -> int:
+    """Abort the multipart uploads of `key` that an earlier attempt left unfinished (its
+    Lambda crashed or timed out mid-upload); how many were aborted."""
+    aborted = 0
+    with _s3_errors("ListMultipartUploads"):
+        answer = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    for upload in answer.get("Uploads", []):
+        if upload.get("Key") != key or "UploadId" not in upload:
+            continue
+        with _s3_errors("AbortMultipartUpload"):
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+        aborted += 1
+    return aborted

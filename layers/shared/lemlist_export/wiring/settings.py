@@ -26,6 +26,7 @@ NOT_FROM_THE_TEMPLATE = {
     "DELIVERY_RETRY_SECONDS": "tests only: no wait between copy attempts",
     "MAX_DELIVERY_ATTEMPTS": "tests only: fewer copy attempts",
     "UPLOAD_PART_SIZE_MIB": "tests and benchmarks only: another multipart part size",
+    "LEMLIST_READ_TIMEOUT_SECONDS": "tests only: a shorter read timeout for lemlist calls",
 }
 
 
@@ -76,6 +77,11 @@ def wait_policy(environ: Mapping[str, str] = os.environ) -> WaitPolicy:
 
 def lemlist_api_url(environ: Mapping[str, str] = os.environ) -> str:
     return optional("LEMLIST_API_URL", environ) or DEFAULT_API_URL
+
+
+def lemlist_read_timeout(environ: Mapping[str, str] = os.environ) -> float:
+    """Seconds to wait for lemlist's answer (10 by default; tests shorten it)."""
+    return float(max(1, integer("LEMLIST_READ_TIMEOUT_SECONDS", 10, environ)))
 
 
 def requests_per_window(environ: Mapping[str, str] = os.environ) -> int:

@@ -65,10 +65,13 @@ def check_export(
     except RateLimitedError as exc:
         wait = policy.after_rate_limit(exc.retry_after, policy.next_check(elapsed))
         return _pending(polls, request.transient_errors, wait, note=str(exc))
-    except LemlistTransientError as exc:
+    except (LemlistTransientError, LemlistProtocolError) as exc:
+        # A 5xx, a broken connection, or an answer that cannot be read (an HTML error page,
+        # not JSON, an unexpected shape): lemlist still holds the export, so look again
+        # within the expiry window rather than give up at the first one.
         failures = request.transient_errors + 1
         if failures > policy.max_transient_errors:
-            raise LemlistTransientError(
+            raise type(exc)(
                 f"lemlist failed {failures} status checks in a row; last: {exc}"
             ) from None
         return _pending(polls, failures, policy.backoff(failures), note=str(exc))

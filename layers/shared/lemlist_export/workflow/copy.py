@@ -21,7 +21,9 @@ from lemlist_export.core.errors import (
     DownloadIncompleteError,
     DownloadTooLargeError,
     InvalidTransitionError,
+    LemlistAuthError,
     LemlistProtocolError,
+    LemlistRequestError,
     LemlistTransientError,
     RateLimitedError,
     StorageTransientError,
@@ -31,7 +33,13 @@ from lemlist_export.core.redaction import register_secret
 from lemlist_export.lemlist.client import LemlistClient
 from lemlist_export.records.record import DELIVERED, DELIVERING, ExportRecord
 from lemlist_export.records.store import ExportStore
-from lemlist_export.storage.s3_upload import DEFAULT_PART_SIZE, MIB, ObjectSpec, stream_to_s3
+from lemlist_export.storage.s3_upload import (
+    DEFAULT_PART_SIZE,
+    MIB,
+    ObjectSpec,
+    abort_unfinished_uploads,
+    stream_to_s3,
+)
 from lemlist_export.workflow.wait_policy import WaitPolicy
 
 if TYPE_CHECKING:
@@ -62,6 +70,14 @@ class CopyOutcome:
     record: ExportRecord | None = None
     retry_in_seconds: int | None = None
     note: str = ""
+
+
+def _worth_another_attempt(exc: Exception) -> bool:
+    """Transient failures, and a download refused with 401/403: the key passed lemlist's
+    status checks moments ago, so a refused download link is retried before it fails."""
+    if isinstance(exc, _RETRYABLE):
+        return True
+    return isinstance(exc, LemlistAuthError | LemlistRequestError) and exc.status in (401, 403)
 
 
 @dataclass(frozen=True)
@@ -97,9 +113,9 @@ def copy_export(
         record = store.get(request.export_id)
         if record.status != DELIVERED:
             raise
-    except _RETRYABLE as exc:
+    except (*_RETRYABLE, LemlistAuthError, LemlistRequestError) as exc:
         policy = request.policy
-        if attempt >= policy.max_delivery_attempts:
+        if attempt >= policy.max_delivery_attempts or not _worth_another_attempt(exc):
             raise
         wait = policy.backoff(attempt, base=policy.delivery_retry_seconds)
         if isinstance(exc, RateLimitedError):
@@ -142,6 +158,9 @@ def copy_to_s3(
                 "Neither lemlist nor its file server gave the file's size, so a cut download "
                 "could not be told from a whole one; nothing was stored"
             )
+        # An earlier attempt may have died mid-upload (a crash, a Lambda timeout: the state
+        # machine's retry gives the same input, so look every time): none is left over.
+        abort_unfinished_uploads(s3, target.bucket, target.key)
         stored = stream_to_s3(
             s3,
             download,

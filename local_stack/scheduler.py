@@ -21,13 +21,18 @@ class UnknownScheduleError(KeyError):
     """No schedule of that name in the template."""
 
 
+# `default` is the exports schedule (`<stack>-exports`); the sweeper's is `<stack>-sweep`.
+DEFAULT_SCHEDULE = "exports"
+
+
 def find_schedule(stack: LocalStack, name: str | None = None) -> Schedule:
+    """A template schedule by its name (`lemlist-local-exports`), its name without the stack's
+    prefix (`sweep`), or `default` (the exports schedule)."""
     schedules = stack.stack.schedules
+    wanted = DEFAULT_SCHEDULE if name in (None, "", "default") else name
     for schedule in schedules:
-        if schedule.name == name:
+        if wanted in (schedule.name, schedule.name.removeprefix(f"{stack.options.stack_name}-")):
             return schedule
-    if name in (None, "", "default") and len(schedules) == 1:
-        return schedules[0]
     known = ", ".join(s.name for s in schedules) or "none"
     raise UnknownScheduleError(f"No schedule {name} (known: {known})")
 

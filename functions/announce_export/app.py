@@ -1,7 +1,10 @@
 """Record how an export ended and announce it (Slack, webhook, the caller's own targets).
 
 Invoked by the state machine at the end of every path, and by an EventBridge rule when an
-execution ends FAILED, TIMED_OUT or ABORTED, so that no started export goes unannounced.
+execution ends FAILED, TIMED_OUT or ABORTED, so that no started export goes unannounced. An
+event about an execution that no longer runs its export (the export was retried since, under
+`<exportId>-retry-<n>`: EventBridge may deliver hours late) is skipped: it must not fail the
+retry.
 """
 
 from __future__ import annotations
@@ -46,6 +49,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if (event.get("detail") or {}).get("error") in HANDLED_FAILURES:
             return {"skipped": "the execution ended through its own failure path"}
         ending = _from_status_change(event["detail"])
+        follower = _current_execution(ending)
+        if follower is not None:
+            logger.info(
+                "Execution no longer runs its export",
+                extra={"ended": ending.request_id, "export_id": ending.export_id, "now": follower},
+            )
+            return {"skipped": f"the export is run by the execution {follower} now"}
     else:
         ending = _from_task(event)
     tag_export(ending.export_id, ending.campaign_id or None)
@@ -73,6 +83,16 @@ def _announce(ending: Ending) -> ExportRecord:
         notifier=runtime.notifier,
         retention_days=settings.retention_days(),
     )
+
+
+def _current_execution(ending: Ending) -> str | None:
+    """The execution that runs the ended one's export now, if another one does (a retry)."""
+    if not ending.export_id or not ending.request_id:
+        return None
+    record = runtime.store().find(ending.export_id)
+    if record is None or not record.execution_name:
+        return None
+    return record.execution_name if record.execution_name != ending.request_id else None
 
 
 def _from_task(event: dict[str, Any]) -> Ending:

@@ -5,6 +5,9 @@
   export instead of starting another one.
 - GET /exports/{exportId}: where an export stands; a presigned download URL once delivered.
 - GET /exports?campaignId=...: a campaign's recent exports, newest first, paginated.
+- POST /exports/{exportId}/retry: re-drive a failed export (copy its file again while lemlist
+  holds it, else export the campaign anew); 202 with the export to follow. Idempotent: a
+  repeat answers the retry under way.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from lemlist_export.http_api.models import (
     ExportList,
     ExportStarted,
     ExportView,
+    RetryStarted,
     StartExportBody,
 )
+from lemlist_export.http_api.retry import retry_for_api
 from lemlist_export.http_api.start import start_for_api
 from lemlist_export.http_api.views import presigned_download, public_view
 from lemlist_export.notify.callbacks import CallbackPolicy
@@ -192,6 +197,42 @@ def list_exports(
 ) -> dict[str, Any]:
     records, token = runtime.store().list_by_campaign(campaign_id, limit=limit, after=next_token)
     return {"exports": [public_view(r) for r in records], "nextToken": token}
+
+
+@app.post(
+    "/exports/<exportId>/retry",
+    summary="Retry a failed export",
+    description=(
+        "Only a failed export can be retried. If lemlist still holds its file (it finished "
+        "the export and its 24-hour download window has at least an hour left), the file is "
+        "copied to S3 again and the same export is followed; otherwise a new export of the "
+        "same campaign is started (the failed record's `retriedAs` names it). A repeated call "
+        "answers the retry under way (`replay: true`) and starts nothing."
+    ),
+    responses={
+        202: {
+            "description": "Retry under way",
+            "content": {"application/json": {"model": RetryStarted}},
+        },
+        **_errors(
+            {
+                401: "No or bad token",
+                404: "No such export, or lemlist has no such campaign any more",
+                409: "The export is not failed (still under way, or delivered), or a retry "
+                "already replaced it",
+                422: "Malformed export id",
+                502: "lemlist rejected the stack's API key",
+                503: "lemlist or AWS is busy: retry after Retry-After",
+            }
+        ),
+    },
+)
+def retry_export(
+    exportId: Annotated[str, Path(pattern=LEMLIST_ID)],
+) -> Response[RetryStarted]:
+    with campaign_id_hint(exportId):
+        body: Any = retry_for_api(exportId, _status_url)
+    return Response(status_code=202, content_type="application/json", body=body)
 
 
 @app.exception_handler(RequestValidationError)

@@ -39,6 +39,7 @@ DOCS = [
     ROOT / "docs" / "slack.md",
     ROOT / "docs" / "schedules.md",
     ROOT / "docs" / "security.md",
+    ROOT / "docs" / "reliability.md",
 ]
 DOC_PORT = "8787"
 _CHECKER = doctest.OutputChecker()

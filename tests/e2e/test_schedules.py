@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
-from local_stack.scheduler import fire, scheduler_input
+from local_stack.scheduler import find_schedule, fire, scheduler_input
 from local_stack.stack import LocalStack
 from tests.conftest import StackFactory, load_event
 
@@ -39,7 +39,7 @@ def wait_for_all(stack: LocalStack, expected: int) -> None:
 def test_the_template_schedule_input_becomes_the_event_scheduler_sends(
     stack: LocalStack,
 ) -> None:
-    (schedule,) = stack.stack.schedules
+    schedule = find_schedule(stack, "default")
 
     sent = scheduler_input(schedule, FIRING)
 

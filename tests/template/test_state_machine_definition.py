@@ -124,13 +124,20 @@ def test_lemlist_facing_tasks_catch_everything_into_a_failure_path(
 
 def test_exports_started_by_the_api_skip_the_start(asl: dict[str, Any]) -> None:
     choice = asl["States"][asl["StartAt"]]
-    (started,) = choice["Choices"]
+    ready, started = choice["Choices"]
     assert started == {
         "Variable": "$.start.status",
         "StringEquals": "started",
         "Next": "Wait before checking",
     }
     assert choice["Default"] == "Wait before starting"
+    # A re-driven export whose file lemlist still holds goes straight to the copy (its
+    # input says started too: workflow.contract.input_to_copy_again).
+    assert ready == {
+        "Variable": "$.check.status",
+        "StringEquals": "done",
+        "Next": "Copy CSV to S3",
+    }
 
 
 def test_the_status_choice_covers_lemlists_three_statuses(asl: dict[str, Any]) -> None:

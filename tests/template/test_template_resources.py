@@ -100,7 +100,13 @@ LEMLIST_KEY = "secretsmanager:GetSecretValue"
         ),
         (
             "SlackCommandFunction",
-            {"dynamodb:GetItem", "dynamodb:PutItem", "states:StartExecution", LEMLIST_KEY},
+            {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "states:StartExecution",
+                LEMLIST_KEY,
+            },
         ),
         (
             "ScheduledExportsFunction",
@@ -125,6 +131,7 @@ LEMLIST_KEY = "secretsmanager:GetSecretValue"
                 "dynamodb:UpdateItem",
                 "s3:PutObject",
                 "s3:AbortMultipartUpload",
+                "s3:ListBucketMultipartUploads",
                 LEMLIST_KEY,
             },
         ),

@@ -11,7 +11,14 @@ import pytest
 
 from lemlist_export.notify.announcement import Announcement
 from lemlist_export.records.record import ExportRecord, Progress
-from lemlist_export.slack.command import ShowHelp, ShowStatus, StartExport, Unknown, parse_intent
+from lemlist_export.slack.command import (
+    RetryExport,
+    ShowHelp,
+    ShowStatus,
+    StartExport,
+    Unknown,
+    parse_intent,
+)
 from lemlist_export.slack.messages import (
     help_message,
     started_message,
@@ -102,6 +109,8 @@ def test_help_shows_every_form_with_examples() -> None:
             "after `export` or `start`)",
             f"`/lemlist-export status {EXPORT}`  where an export stands "
             "(also `/lemlist-export axp_…`)",
+            f"`/lemlist-export retry {EXPORT}`  retry a failed export: its file is copied "
+            "again while lemlist still holds it (24 hours), else the campaign is exported anew",
             "`/lemlist-export help`  this message (also `?`, `-h`, `--help`, `usage`, or nothing)",
             "Keywords work in any case, with extra spaces or a colon after them; an id or a "
             "link may be in backticks or quotes.",
@@ -127,6 +136,8 @@ ACCEPTED_FORMS = {
     "": ShowHelp,
     f"STATUS:  `{EXPORT}`": ShowStatus,
     f"Export '{CAMPAIGN}'": StartExport,
+    f"retry {EXPORT}": RetryExport,
+    f"Retry: `{EXPORT}`": RetryExport,
 }
 
 
@@ -154,7 +165,7 @@ def test_the_usage_hides_no_form_the_command_accepts(text: str, intent: type) ->
             or (f"/lemlist-export {keyword}`" in usage)
             or (not text and "or nothing" in usage)
         )
-    elif keyword in ("export", "start", "status"):
+    elif keyword in ("export", "start", "status", "retry"):
         assert f"/lemlist-export {keyword} " in usage
     elif text.startswith("https://"):
         assert "`/lemlist-export https://app.lemlist.com/campaigns/" in usage

@@ -28,6 +28,7 @@ from lemlist_export.lemlist.campaign_links import (
     looks_like_link,
     read_campaign_link,
 )
+from lemlist_export.workflow.redrive import RetryRefusedError
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def http_error(exc: ExportError) -> HttpError:
         return HttpError(400, message)
     if isinstance(exc, CampaignNotFoundError | ExportNotFoundError):
         return HttpError(404, message)
+    if isinstance(exc, RetryRefusedError):
+        return HttpError(409, message)
     if isinstance(exc, LemlistAuthError | LemlistBadTeamError):
         return HttpError(502, f"{message}. Check the lemlist API key in the stack's secret.")
     if isinstance(exc, RateLimitedError):

@@ -3,7 +3,7 @@ generates the OpenAPI document from them (docs/openapi.json)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,32 @@ class ExportStarted(BaseModel):
     statusUrl: str
 
 
+class RetryStarted(BaseModel):
+    """A re-driven export: which export to follow, and where."""
+
+    exportId: str = Field(
+        description=(
+            "The export to follow: the failed one itself when its file is copied again, "
+            "else the new export started for it"
+        )
+    )
+    retryOf: str = Field(description="The failed export that was retried")
+    retry: int = Field(description="Which retry of it this is (1 for the first)")
+    action: Literal["copyAgain", "newExport"] = Field(
+        description=(
+            "copyAgain: lemlist still holds the file, it is copied to S3 again; newExport: "
+            "it does not (or never finished it), a new export of the campaign was started"
+        )
+    )
+    reason: str = Field(description="Why this action, in a sentence")
+    campaignId: str
+    status: str = Field(description="The followed export's status: pending, delivering, ...")
+    replay: bool = Field(
+        description="True when this call repeated a retry already under way: nothing new started"
+    )
+    statusUrl: str = Field(description="GET it to follow the export")
+
+
 class ExportView(BaseModel):
     """An export as the API shows it: no credentials, a presigned URL once delivered."""
 
@@ -57,6 +83,13 @@ class ExportView(BaseModel):
     downloadUrl: str | None = Field(
         default=None, description="Presigned GET URL of the CSV, short-lived."
     )
+    retryCount: int | None = Field(
+        default=None, description="How many times it was retried (POST .../retry)"
+    )
+    retriedAs: str | None = Field(
+        default=None, description="The new export a retry started for this failed one"
+    )
+    retryOf: str | None = Field(default=None, description="The failed export this one re-drives")
 
 
 class ExportList(BaseModel):

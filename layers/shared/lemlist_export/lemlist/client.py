@@ -98,7 +98,11 @@ class LemlistClient:
         http: urllib3.PoolManager | None = None,
         gate: RateGate | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_rate_limited: Callable[[RateLimitedError], None] | None = None,
     ) -> None:
+        """`on_rate_limited` hears of every 429 lemlist (or a file server a download led to)
+        answers, waited out or not, never of the stack's own gate holding a request back: the
+        Lambdas count them (the LemlistRateLimited metric)."""
         if not api_key:
             raise LemlistAuthError("No lemlist API key is configured")
         register_secret(api_key)
@@ -112,6 +116,7 @@ class LemlistClient:
         self._http = http or urllib3.PoolManager(retries=False)
         self._gate = gate or _OpenGate()
         self._sleep = sleep
+        self._on_rate_limited = on_rate_limited
         self._timeout = urllib3.Timeout(
             connect=self._settings.connect_timeout, read=self._settings.read_timeout
         )
@@ -183,7 +188,11 @@ class LemlistClient:
             if response.status == 200:
                 return DownloadStream(response, current.shown)
             if not trusted:
-                _raise_for_file_server(response, current.shown)
+                try:
+                    _raise_for_file_server(response, current.shown)
+                except RateLimitedError as exc:
+                    self._heard_429(exc)
+                    raise
             text = _read_error_text(response)
             self._raise_for(response.status, text, response, not_found=download_not_found)
         raise UnsafeUrlError(f"The download redirected more than {_MAX_REDIRECTS} times")
@@ -250,6 +259,10 @@ class LemlistClient:
                 f"{url.shown} did not answer {method}: {_reason(exc)}"
             ) from None
 
+    def _heard_429(self, exc: RateLimitedError) -> None:
+        if self._on_rate_limited is not None:
+            self._on_rate_limited(exc)
+
     def _raise_for(
         self,
         status: int,
@@ -271,7 +284,11 @@ class LemlistClient:
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             when = f"retry after {retry_after:g} s" if retry_after is not None else "no Retry-After"
-            raise RateLimitedError(f"lemlist rate limit reached ({when})", retry_after=retry_after)
+            limited = RateLimitedError(
+                f"lemlist rate limit reached ({when})", retry_after=retry_after
+            )
+            self._heard_429(limited)
+            raise limited
         if status >= 500:
             raise LemlistTransientError(f"lemlist answered {status}{said}", status=status)
         raise LemlistRequestError(f"lemlist answered {status}{said}", status=status)

@@ -105,8 +105,8 @@ class Announcement:
         r = self.record
         return {
             "event": self.event,
-            # Receivers dedupe on this: one export ends once.
-            "eventId": f"{r.export_id}:{r.status}",
+            # Receivers dedupe on this: one export ends once (once per retry, when retried).
+            "eventId": _event_id(r),
             "sentAt": sent_at,
             "exportId": r.export_id,
             "campaignId": r.campaign_id,
@@ -123,7 +123,16 @@ class Announcement:
             "error": r.failure_reason,
             "errorType": r.failure_type,
             "message": self.headline(),
+            # A re-drive: the failed export this one retries (a new export started for it),
+            # and how many times this export itself was retried.
+            "retryOf": r.retry_of,
+            "retryCount": r.retry_count,
         }
+
+
+def _event_id(record: ExportRecord) -> str:
+    event = f"{record.export_id}:{record.status}"
+    return f"{event}:retry-{record.retry_count}" if record.retry_count else event
 
 
 def _reached(record: ExportRecord) -> str:

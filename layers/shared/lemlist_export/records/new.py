@@ -20,8 +20,10 @@ def new_record(
     requested_by: str | None = None,
     execution_name: str | None = None,
     requested_at: str | None = None,
+    retry_of: str | None = None,
 ) -> ExportRecord:
-    """The first record of an export lemlist just started."""
+    """The first record of an export lemlist just started (`retry_of`: the failed export it
+    re-drives, if a retry started it)."""
     stamp = iso(now)
     return ExportRecord(
         export_id=status.export_id,
@@ -40,6 +42,7 @@ def new_record(
         requested_by=requested_by,
         execution_name=execution_name or status.export_id,
         requested_at=requested_at,
+        retry_of=retry_of,
     )
 
 
@@ -55,6 +58,7 @@ def refused_record(
     slack_response_url: str | None = None,
     requested_by: str | None = None,
     requested_at: str | None = None,
+    retry_of: str | None = None,
 ) -> ExportRecord:
     """The record of an export lemlist never started (a Slack or scheduled request it
     refused), keyed by the request id so that the refusal is on file like any export."""
@@ -75,4 +79,5 @@ def refused_record(
         requested_by=requested_by,
         execution_name=request_id,
         requested_at=requested_at,
+        retry_of=retry_of,
     )

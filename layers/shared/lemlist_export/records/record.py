@@ -1,7 +1,9 @@
 """One export's record: what was asked, where it stands, and how it ended.
 
 Statuses only move forward: pending -> delivering -> delivered, or pending/delivering ->
-failed. `records.store` enforces that with conditional writes.
+failed. `records.store` enforces that with conditional writes. The one way back is a
+re-drive that copies a failed export's file again (failed -> pending, `claim_retry`), counted
+and kept in the record's retry history.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ DELIVERING = "delivering"
 DELIVERED = "delivered"
 FAILED = "failed"
 FINAL_STATUSES = frozenset({DELIVERED, FAILED})
+
+# How a re-drive goes on: copy the file lemlist still holds again, or export the campaign anew.
+COPY_AGAIN = "copyAgain"
+NEW_EXPORT = "newExport"
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,15 @@ class ExportRecord:
     execution_name: str | None = None
     # When a Slack command or schedule asked (its Slack response_url lives 30 min from then).
     requested_at: str | None = None
+    # Re-drives (POST /exports/{exportId}/retry, Slack `retry`): how many were asked, how the
+    # last one goes on (COPY_AGAIN or NEW_EXPORT), one entry per retry (who asked, when, and
+    # the failure it retried), and the export a NEW_EXPORT retry started.
+    retry_count: int = 0
+    retry_action: str | None = None
+    retry_history: list[dict[str, Any]] = field(default_factory=list)
+    retried_as: str | None = None
+    # On an export a retry started: the failed export it re-drives.
+    retry_of: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -119,8 +134,10 @@ class ExportRecord:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or value == {} or value == "":
+            if value is None or value == {} or value == "" or value == []:
                 continue
+            if f.name == "retry_count" and not value:
+                continue  # never retried: no such attribute (claim_retry's condition)
             if f.name == "progress":
                 value = {k: v for k, v in asdict(value).items() if v is not None}
             elif f.name == "notifications":

@@ -8,7 +8,7 @@ so that a retried first task continues that export instead of starting a second 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +32,12 @@ class ExportRequest:
     source: str  # "slack" | "schedule"
     requested_at: str
     requested_by: str | None = None
-    slack_response_url: str | None = None
+    slack_response_url: str | None = field(default=None, repr=False)
     export_id: str | None = None
+    # A re-drive: the failed export this request exports anew, and that export's callbackUrl
+    # (a credential, like the response_url), which the new export's outcome goes to as well.
+    retry_of: str | None = None
+    callback_url: str | None = field(default=None, repr=False)
 
 
 class RequestStore:
@@ -55,6 +59,10 @@ class RequestStore:
             item["requestedBy"] = {"S": request.requested_by}
         if request.slack_response_url:
             item["slackResponseUrl"] = {"S": request.slack_response_url}
+        if request.retry_of:
+            item["retryOf"] = {"S": request.retry_of}
+        if request.callback_url:
+            item["callbackUrl"] = {"S": request.callback_url}
         try:
             with transient_aws_errors("DynamoDB PutItem"):
                 self._db.put_item(
@@ -88,17 +96,22 @@ class RequestStore:
             requested_by=text.get("requestedBy"),
             slack_response_url=text.get("slackResponseUrl"),
             export_id=text.get("exportId"),
+            retry_of=text.get("retryOf"),
+            callback_url=text.get("callbackUrl"),
         )
 
-    def attach_export(self, request_id: str, export_id: str) -> None:
-        """Remember the export lemlist started for this request (first write wins)."""
+    def attach_export(self, request_id: str, export_id: str) -> str:
+        """Remember the export lemlist started for this request (first write wins); the
+        export the request is now attached to (another one, if a concurrent start won)."""
         with transient_aws_errors("DynamoDB UpdateItem"):
-            self._db.update_item(
+            answer = self._db.update_item(
                 TableName=self._table,
                 Key={"id": {"S": _PREFIX + request_id}},
                 UpdateExpression="SET exportId = if_not_exists(exportId, :e)",
                 ExpressionAttributeValues={":e": {"S": export_id}},
+                ReturnValues="ALL_NEW",
             )
+        return answer.get("Attributes", {}).get("exportId", {}).get("S") or export_id
 
 
 def new_request(
@@ -109,6 +122,8 @@ def new_request(
     now: datetime,
     requested_by: str | None = None,
     slack_response_url: str | None = None,
+    retry_of: str | None = None,
+    callback_url: str | None = None,
 ) -> ExportRequest:
     return ExportRequest(
         request_id=request_id,
@@ -117,4 +132,6 @@ def new_request(
         requested_at=iso(now),
         requested_by=requested_by,
         slack_response_url=slack_response_url,
+        retry_of=retry_of,
+        callback_url=callback_url,
     )

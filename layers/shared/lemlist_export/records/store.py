@@ -7,7 +7,7 @@ can never move a record backwards (a late poll cannot reopen a delivered export)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from lemlist_export.core.errors import ExportNotFoundError, InvalidTransitionErr
 from lemlist_export.lemlist.status import ExportStatus
 from lemlist_export.records.page_tokens import page_key, page_token
 from lemlist_export.records.record import (
+    COPY_AGAIN,
     DELIVERED,
     DELIVERING,
     FAILED,
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 
 
 CAMPAIGN_INDEX = "byCampaign"
+# A sparse index: an export is in it (openShard = "open") from its creation until it ends.
+OPEN_INDEX = "openExports"
+OPEN = "open"
+_OPEN_KEYS = ("openShard", "openedAt")
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -88,7 +93,7 @@ class ExportStore:
     def create(self, record: ExportRecord) -> None:
         """Insert a new record; a second insert of the same export id is refused."""
         # The notifications map exists from the start so that outcomes can be SET inside it.
-        item = _to_item({"notifications": {}, **record.to_dict()})
+        item = _to_item({"notifications": {}, **record.to_dict(), **_open(record.created_at)})
         try:
             self._call(
                 "PutItem",
@@ -143,7 +148,7 @@ class ExportStore:
             "deliveredAt": self._now(),
         }
         try:
-            self._update(export_id, values, allowed_from=(DELIVERING,))
+            self._update(export_id, values, allowed_from=(DELIVERING,), remove=_OPEN_KEYS)
         except InvalidTransitionError:
             record = self.get(export_id)
             same = (record.key, record.sha256) == (stored.key, stored.sha256)
@@ -160,7 +165,126 @@ class ExportStore:
             "failureReason": reason,
             "failedAt": self._now(),
         }
-        return self._update(export_id, values, allowed_from=(PENDING, DELIVERING), strict=False)
+        return self._update(
+            export_id, values, allowed_from=(PENDING, DELIVERING), strict=False, remove=_OPEN_KEYS
+        )
+
+    def open_exports(self, opened_before: str) -> Iterator[ExportRecord]:
+        """Exports still pending or delivering that opened before `opened_before` (ISO time),
+        oldest first, from the sparse index only open exports are in (the sweeper's list)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": OPEN_INDEX,
+            "KeyConditionExpression": "#shard = :open AND #opened < :before",
+            "ExpressionAttributeNames": {"#shard": "openShard", "#opened": "openedAt"},
+            "ExpressionAttributeValues": _to_item({":open": OPEN, ":before": opened_before}),
+        }
+        while True:
+            page = self._call("Query", self._db.query, **query)
+            for item in page.get("Items", []):
+                record = self.find(item["exportId"]["S"])
+                if record is not None and not record.is_final:
+                    yield record
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def follow_execution(self, export_id: str, execution_name: str) -> None:
+        """An open export is now run by the execution `execution_name` (the sweeper resumed
+        it under a new name)."""
+        self._update(
+            export_id, {"executionName": execution_name}, allowed_from=(PENDING, DELIVERING)
+        )
+
+    def claim_retry(
+        self,
+        export_id: str,
+        *,
+        retry: int,
+        action: str,
+        entry: dict[str, Any],
+        slack_response_url: str | None = None,
+    ) -> bool:
+        """Claim retry number `retry` of a failed export; False if it is not failed any more
+        or another retry claimed that number first (the caller reads the record again).
+
+        COPY_AGAIN moves the record back to pending under the retry's execution: the failure
+        moves into the retry history, the notifications start afresh (the end of the retry is
+        announced like any end). NEW_EXPORT leaves it failed: the export the retry starts is
+        linked to it (`link_retry`). A retry asked from Slack answers in that Slack channel.
+        """
+        now = self._now()
+        names = {
+            "#status": "status",
+            "#count": "retryCount",
+            "#action": "retryAction",
+            "#history": "retryHistory",
+            "#updated": "updatedAt",
+        }
+        values: dict[str, Any] = {
+            ":failed": FAILED,
+            ":n": retry,
+            ":action": action,
+            ":entry": [entry],
+            ":none": [],
+            ":now": now,
+        }
+        sets = [
+            "#count = :n",
+            "#action = :action",
+            "#history = list_append(if_not_exists(#history, :none), :entry)",
+            "#updated = :now",
+        ]
+        removes = ["retriedAs"]
+        if action == COPY_AGAIN:
+            names.update({"#execution": "executionName", "#notifications": "notifications"})
+            values.update({":pending": PENDING, ":execution": entry["executionName"], ":empty": {}})
+            sets += ["#status = :pending", "#execution = :execution", "#notifications = :empty"]
+            # Open again: in the sweeper's index until this retry ends.
+            names.update({"#shard": "openShard", "#opened": "openedAt"})
+            values.update({":open": OPEN})
+            sets += ["#shard = :open", "#opened = :now"]
+            removes += ["failedAt", "failureType", "failureReason", "lemlistStatus"]
+            if slack_response_url:
+                names.update({"#slack": "slackResponseUrl", "#asked": "requestedAt"})
+                values[":slack"] = slack_response_url
+                sets += ["#slack = :slack", "#asked = :now"]
+        if retry == 1:
+            previous = "(attribute_not_exists(#count) OR #count = :previous)"
+        else:
+            previous = "#count = :previous"
+        values[":previous"] = retry - 1
+        try:
+            self._call(
+                "UpdateItem",
+                self._db.update_item,
+                TableName=self._table,
+                Key=_key(export_id),
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+                ConditionExpression=(
+                    f"attribute_exists(exportId) AND #status = :failed AND {previous}"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_item(values),
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def link_retry(self, export_id: str, new_export_id: str) -> None:
+        """Point a failed export at the export its NEW_EXPORT retry started (`retriedAs`)."""
+        self._call(
+            "UpdateItem",
+            self._db.update_item,
+            TableName=self._table,
+            Key=_key(export_id),
+            UpdateExpression="SET #as = :as, #u = :u",
+            ConditionExpression="attribute_exists(exportId)",
+            ExpressionAttributeNames={"#as": "retriedAs", "#u": "updatedAt"},
+            ExpressionAttributeValues=_to_item({":as": new_export_id, ":u": self._now()}),
+        )
 
     def record_notifications(self, export_id: str, outcomes: Iterable[NotificationOutcome]) -> None:
         """Remember, per target, whether the final announcement went out."""
@@ -194,11 +318,15 @@ class ExportStore:
         *,
         allowed_from: tuple[str, ...],
         strict: bool = True,
+        remove: tuple[str, ...] = (),
     ) -> bool:
         values = {**values, "updatedAt": self._now()}
         names = {f"#f{i}": name for i, name in enumerate(values)}
         placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
         sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(values)))
+        if remove:
+            names.update({f"#r{i}": name for i, name in enumerate(remove)})
+            sets += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         allowed = {f":s{i}": status for i, status in enumerate(allowed_from)}
         condition = f"#status IN ({', '.join(allowed)})"
         try:
@@ -232,6 +360,11 @@ class ExportStore:
     @staticmethod
     def _now() -> str:
         return iso(utc_now())
+
+
+def _open(since: str) -> dict[str, str]:
+    """The attributes that put an export in the sparse index of open exports."""
+    return {"openShard": OPEN, "openedAt": since}
 
 
 def _key(export_id: str) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """A Slack slash command: the form Slack posts, what the user asked for, and its run's name.
 
 `/lemlist-export cam_XXXX` (or `export cam_XXXX`, `start cam_XXXX`, or the campaign's lemlist
-link) starts an export, `status axp_XXXX` (or `axp_XXXX`) says where one stands, `help` or
-nothing shows the usage. Parsing is forgiving about what people type and paste (case, spacing,
-backticks, quotes, Slack's `<url|label>` links) and strict about ids: they end up in lemlist URLs
-and S3 keys. A link is read for its campaign id, never fetched (campaign_links).
+link) starts an export, `status axp_XXXX` (or `axp_XXXX`) says where one stands, `retry
+axp_XXXX` re-drives a failed one, `help` or nothing shows the usage. Parsing is forgiving
+about what people type and paste (case, spacing, backticks, quotes, Slack's `<url|label>`
+links) and strict about ids: they end up in lemlist URLs and S3 keys. A link is read for its
+campaign id, never fetched (campaign_links).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ _EXAMPLE_EXPORT = "axp_Vv6lJOc8NlVVmDud5"
 _HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 _STATUS_WORDS = frozenset({"status"})
 _EXPORT_WORDS = frozenset({"export", "start"})
+_RETRY_WORDS = frozenset({"retry"})
 _ECHO_MAX = 40  # how much of an unrecognized word we quote back
 
 
@@ -98,11 +100,16 @@ class StartExport:
 
 
 @dataclass(frozen=True)
+class RetryExport:
+    export_id: str
+
+
+@dataclass(frozen=True)
 class Unknown:
     reason: str  # a sentence to show the user, Slack mrkdwn
 
 
-Intent = ShowHelp | ShowStatus | StartExport | Unknown
+Intent = ShowHelp | ShowStatus | StartExport | RetryExport | Unknown
 
 
 def parse_intent(text: str, command: str = DEFAULT_COMMAND) -> Intent:
@@ -117,6 +124,8 @@ def parse_intent(text: str, command: str = DEFAULT_COMMAND) -> Intent:
         return _status(words[1:], command)
     if keyword in _EXPORT_WORDS:
         return _export(words[1:], keyword, command)
+    if keyword in _RETRY_WORDS:
+        return _retry(words[1:], command)
     if len(words) == 1:
         word = words[0]
         if looks_like_link(word):
@@ -161,6 +170,19 @@ def _status(rest: list[str], command: str) -> Intent:
     return _with_id(rest, "status", "an export id", _EXAMPLE_EXPORT, ShowStatus)
 
 
+def _retry(rest: list[str], command: str) -> Intent:
+    if len(rest) == 1 and looks_like_campaign_id(rest[0]):
+        return Unknown(
+            f"`{rest[0]}` is a campaign id; `retry` takes the id of a failed export, like "
+            f"`{_EXAMPLE_EXPORT}`. To export this campaign, type `{command} {rest[0]}`."
+        )
+    if len(rest) == 1 and looks_like_link(rest[0]):
+        return Unknown(
+            f"`retry` takes the id of a failed export, like `{_EXAMPLE_EXPORT}`, not a link."
+        )
+    return _with_id(rest, "retry", "an export id", _EXAMPLE_EXPORT, RetryExport)
+
+
 def _export(rest: list[str], keyword: str, command: str) -> Intent:
     if len(rest) == 1 and looks_like_link(rest[0]):
         return _from_link(rest[0], command)
@@ -191,7 +213,7 @@ def _with_id(
     keyword: str,
     what: str,
     example: str,
-    intent: type[ShowStatus] | type[StartExport],
+    intent: type[ShowStatus] | type[StartExport] | type[RetryExport],
 ) -> Intent:
     if not rest:
         return Unknown(f"`{keyword}` needs {what}, like `{example}`.")

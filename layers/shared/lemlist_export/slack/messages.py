@@ -15,7 +15,8 @@ from lemlist_export.core.humanize import format_bytes
 from lemlist_export.notify.announcement import Announcement
 from lemlist_export.notify.slack_text import escape as _escape
 from lemlist_export.notify.slack_text import fit
-from lemlist_export.records.record import DELIVERING, PENDING, ExportRecord
+from lemlist_export.records.record import COPY_AGAIN, DELIVERING, PENDING, ExportRecord
+from lemlist_export.workflow.redrive import RetryOutcome
 
 DEFAULT_COMMAND = "/lemlist-export"
 EPHEMERAL = "ephemeral"
@@ -58,6 +59,47 @@ def started_message(record: ExportRecord, *, command: str = DEFAULT_COMMAND) -> 
         [
             _section(f":rocket: {text}"),
             _context(f"Where it stands: `{_escape(command)} status {record.export_id}`"),
+        ],
+    )
+
+
+def retrying_message(outcome: RetryOutcome, *, command: str = DEFAULT_COMMAND) -> Message:
+    """The answer to `retry axp_...`: how the retry goes on, or that it already does."""
+    retried = outcome.retried
+    export = f"`{_escape(retried.export_id)}`"
+    follow = outcome.follow or retried
+    if outcome.replay:
+        text = f"Export {export} is already being retried (retry {outcome.retry})."
+        emoji = ":hourglass_flowing_sand:"
+    elif outcome.action == COPY_AGAIN:
+        text = (
+            f"Retrying export {export} of {_campaign(retried)} (retry {outcome.retry}): "
+            f"{_escape(outcome.reason)}. I'll post here when the CSV is in S3."
+        )
+        emoji = ":repeat:"
+    else:
+        text = (
+            f"Retrying export {export} of {_campaign(retried)} (retry {outcome.retry}): "
+            f"{_escape(outcome.reason)}. I'll post here when lemlist started it and when the "
+            "CSV is in S3."
+        )
+        emoji = ":repeat:"
+    blocks = [_section(f"{emoji} {text}")]
+    if outcome.follow is not None or outcome.action == COPY_AGAIN:
+        blocks.append(_context(f"Where it stands: `{_escape(command)} status {follow.export_id}`"))
+    return _message(EPHEMERAL, text, blocks)
+
+
+def retry_refused_message(
+    reason: str, export_id: str, *, command: str = DEFAULT_COMMAND
+) -> Message:
+    """Why `retry` did nothing (the export is not failed, or a retry replaced it)."""
+    return _message(
+        EPHEMERAL,
+        _escape(reason),
+        [
+            _section(f":warning: {_escape(reason)}"),
+            _context(f"Where it stands: `{_escape(command)} status {_escape(export_id)}`"),
         ],
     )
 
@@ -121,6 +163,8 @@ def _usage(command: str) -> str:
             "from lemlist (an https link on lemlist.com; also after `export` or `start`)",
             f"`{command} status {_EXAMPLE_EXPORT}`  where an export stands "
             f"(also `{command} axp_…`)",
+            f"`{command} retry {_EXAMPLE_EXPORT}`  retry a failed export: its file is copied "
+            "again while lemlist still holds it (24 hours), else the campaign is exported anew",
             f"`{command} help`  this message (also `?`, `-h`, `--help`, `usage`, or nothing)",
             "Keywords work in any case, with extra spaces or a colon after them; an id or a "
             "link may be in backticks or quotes.",

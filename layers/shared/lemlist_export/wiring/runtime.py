@@ -8,9 +8,11 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
-from lemlist_export.core.errors import ExportError
+from lemlist_export.core.errors import ExportError, RateLimitedError
+from lemlist_export.core.observability import metrics
 from lemlist_export.lemlist.client import ClientSettings, LemlistClient
 from lemlist_export.lemlist.rate_gate import DynamoRateGate, key_id_for
 from lemlist_export.notify.notifier import Notifier
@@ -78,6 +80,7 @@ def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> 
     re-read through the 5-minute cache."""
     client_settings = ClientSettings(
         base_url=settings.lemlist_api_url(),
+        read_timeout=settings.lemlist_read_timeout(),
         max_rate_limit_wait=max_rate_limit_wait,
         transient_retries=transient_retries,
         urls=settings.url_judge(),
@@ -95,7 +98,12 @@ def _lemlist(
     api_key: str, client_settings: ClientSettings, table: str, per_window: int
 ) -> LemlistClient:
     gate = DynamoRateGate(dynamodb(), table, key_id_for(api_key), limit=per_window)
-    return LemlistClient(api_key, client_settings, gate=gate)
+    return LemlistClient(api_key, client_settings, gate=gate, on_rate_limited=count_rate_limited)
+
+
+def count_rate_limited(_: RateLimitedError) -> None:
+    """One LemlistRateLimited per 429 lemlist answered (flushed with the invocation's metrics)."""
+    metrics.add_metric(name="LemlistRateLimited", unit=MetricUnit.Count, value=1)
 
 
 def requests(*, quick: bool = False) -> RequestStore:

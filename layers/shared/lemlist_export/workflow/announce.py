@@ -82,6 +82,7 @@ def announce_refused_start(
             slack_response_url=asked.slack_response_url if asked else None,
             requested_by=asked.requested_by if asked else None,
             requested_at=asked.requested_at if asked else None,
+            retry_of=asked.retry_of if asked else None,
         )
         with suppress(InvalidTransitionError):  # a duplicate finish got there first
             store.create(record)

@@ -156,6 +156,26 @@ def input_for_started(record: ExportRecord, waits: WaitPolicy, source: str) -> E
     }
 
 
+def input_to_copy_again(record: ExportRecord, waits: WaitPolicy, source: str) -> ExecutionState:
+    """An execution for a failed export whose file lemlist still holds (a re-drive): its
+    check slot already says `done`, so the state machine goes straight to the copy, which
+    reads the download URL the record kept. No status check: lemlist forgets a status 2
+    hours after the start, but keeps the file 24 hours."""
+    return {
+        "campaignId": record.campaign_id,
+        "source": source,
+        "waits": _waits(waits),
+        "start": _started_slot(record, attempt=0),
+        "check": {
+            "status": "done",
+            "pollCount": record.poll_count,
+            "transientErrors": 0,
+            "fileSize": record.file_size,
+        },
+        "copy": {"status": "waiting", "attempt": 0},
+    }
+
+
 def input_to_start(
     campaign_id: str, source: str, waits: WaitPolicy, delay: int = 0
 ) -> ExecutionState:

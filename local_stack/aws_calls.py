@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import io
 import json
 import re
 import threading
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from .aws_faults import operation_of
+from .aws_faults import operation_of, read_body
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _AKID = re.compile(r"Credential=([^/]+)/")
@@ -73,9 +72,10 @@ class Policy:
 
     def allows(self, call: AwsCall) -> bool:
         context = dict(call.context)
+        # A call that names no resource (ListTables, ...) needs a statement on "*".
         return all(
             any(_statement_allows(s, call.action, resource, context) for s in self.statements)
-            for resource in call.resources
+            for resource in call.resources or ("*",)
         )
 
 
@@ -149,9 +149,7 @@ def _s3_call(principal: str, operation: str, environ: dict[str, Any]) -> AwsCall
 
 
 def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(raw)
+    raw = read_body(environ)
     try:
         body = json.loads(raw or b"{}")
     except ValueError:
@@ -162,6 +160,8 @@ def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
 def _resources(service: str, body: dict[str, Any]) -> tuple[str, ...]:
     if service == "dynamodb":
         tables = [body["TableName"]] if "TableName" in body else list(body.get("RequestItems", {}))
+        for item in body.get("TransactItems", []):  # {"Put": {"TableName": ...}, ...}
+            tables += [op["TableName"] for op in item.values() if "TableName" in op]
         base = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/"
         index = f"/index/{body['IndexName']}" if "IndexName" in body else ""
         return tuple(f"{base}{table}{index}" for table in tables)

@@ -11,6 +11,7 @@ operation (the JSON protocol's X-Amz-Target, or S3's method and query).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -108,7 +109,7 @@ class AwsFaults:
             service, operation = operation_of(environ)
             if not service:
                 return app(environ, start_response)
-            body = _read_body(environ)
+            body = read_body(environ)
             fault = self._take(service, operation, environ.get("PATH_INFO", ""), body)
             if fault is None:
                 return app(environ, start_response)
@@ -136,12 +137,17 @@ class AwsFaults:
         return None
 
 
-def _read_body(environ: dict[str, Any]) -> bytes:
-    """Read the body (so a matched request's connection stays usable) and put it back."""
-    import io
-
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
+def read_body(environ: dict[str, Any]) -> bytes:
+    """Read the request's body and put it back for moto: by its Content-Length, or to the end
+    of a chunked body (werkzeug has decoded it then and marks the stream as terminated)."""
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    if length:
+        body = stream.read(int(length)) if int(length) > 0 else b""
+    elif environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        body = b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import struct
 import sys
@@ -24,6 +25,7 @@ import traceback
 import uuid
 from typing import Any, BinaryIO
 
+PRECONFIGURED = "init"  # Powertools' mark on a stdlib logger it configured
 END_OF_INVOCATION = "\x1elocal-lambda-end "  # + request id; never in a handler's JSON log line
 
 
@@ -69,6 +71,17 @@ def error_answer(exc: BaseException) -> dict[str, Any]:
         "errorMessage": str(exc),
         "stackTrace": traceback.format_tb(exc.__traceback__),
     }
+
+
+def init_error(exc: Exception) -> dict[str, Any]:
+    """Lambda's answer when the handler's module cannot be loaded."""
+    if isinstance(exc, ImportError):
+        module = os.environ.get("_HANDLER", "app").rsplit(".", 1)[0]
+        return {
+            "errorType": "Runtime.ImportModuleError",
+            "errorMessage": f"Unable to import module '{module}': {exc}",
+        }
+    return error_answer(exc)
 
 
 def forget_warm_state() -> None:
@@ -134,6 +147,16 @@ def redeploy(environment: dict[str, str]) -> Any:
     for name in set(os.environ) - set(environment):
         del os.environ[name]
     os.environ.update(environment)
+    # Powertools configures a stdlib logger once per process and a re-imported Logger would
+    # reuse that configuration (its formatter bound to the old modules: the new ones' secret
+    # redaction would not apply). A new container has no such logger: forget it.
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and getattr(logger, PRECONFIGURED, False):
+            logger.handlers.clear()
+            for mark in [
+                a for a in vars(logger) if a == PRECONFIGURED or a.startswith("powertools_")
+            ]:
+                delattr(logger, mark)
     roots = [os.environ["LAMBDA_TASK_ROOT"]]
     roots += [p for p in os.environ.get("LOCAL_LAMBDA_LAYERS", "").split(os.pathsep) if p]
     for name, module in list(sys.modules.items()):
@@ -153,9 +176,7 @@ def main(argv: list[str]) -> int:
         handler = load_handler()
     except Exception as exc:  # Lambda answers every invocation of a broken init with it
         traceback.print_exc()
-        error = error_answer(exc)
-        error["errorType"] = f"Runtime.ImportModuleError: {error['errorType']}"
-        write_message(answers, {"ready": False, "error": error})
+        write_message(answers, {"ready": False, "error": init_error(exc)})
         return 1
     write_message(answers, {"ready": True, "initSeconds": time.monotonic() - started})
     while (request := read_message(requests)) is not None:

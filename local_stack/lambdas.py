@@ -108,17 +108,15 @@ class _Worker:
         self.function = function
         self.env = env
         self.generation = 0
+        self._closing = threading.Lock()
         request_read, self._requests = os.pipe()
         self._answers, answer_write = os.pipe()
-        self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our runtime file
-            [sys.executable, str(RUNTIME), str(request_read), str(answer_write)],
-            env=env,
-            pass_fds=(request_read, answer_write),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            close_fds=True,
-        )
+        try:
+            self.process = self._start(env, request_read, answer_write)
+        except BaseException:
+            for fd in (request_read, answer_write, self._requests, self._answers):
+                os.close(fd)
+            raise
         os.close(request_read)
         os.close(answer_write)
         self._ended: set[str] = set()
@@ -127,6 +125,20 @@ class _Worker:
         for stream in (self.process.stdout, self.process.stderr):
             assert stream is not None
             threading.Thread(target=self._copy_output, args=(stream,), daemon=True).start()
+
+    @staticmethod
+    def _start(
+        env: dict[str, str], request_read: int, answer_write: int
+    ) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 - this interpreter, our runtime file
+            [sys.executable, str(RUNTIME), str(request_read), str(answer_write)],
+            env=env,
+            pass_fds=(request_read, answer_write),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -169,12 +181,17 @@ class _Worker:
             raise WorkerDied(f"{self.function.name} did not answer a request to forget its state")
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        for fd in (self._requests, self._answers):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Stop the process and close its pipes, once (a second call does nothing, so a pipe
+        number another thread reuses meanwhile is never closed by mistake)."""
+        with self._closing:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            fds, self._requests, self._answers = (self._requests, self._answers), -1, -1
+        for fd in fds:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _write(self, message: Any) -> None:
         body = json.dumps(message).encode()
@@ -213,12 +230,13 @@ class _Worker:
     def _copy_output(self, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace")
-            if line.startswith(END_OF_INVOCATION):
+            before, marker, request_id = line.partition(END_OF_INVOCATION)
+            if before:  # a handler's last output without a newline ends up before the marker
+                self._sink(before if not marker else before + "\n")
+            if marker:
                 with self._output_seen:
-                    self._ended.add(line[len(END_OF_INVOCATION) :].strip())
+                    self._ended.add(request_id.strip())
                     self._output_seen.notify_all()
-                continue
-            self._sink(line)
 
 
 class _FunctionPool:
@@ -241,8 +259,11 @@ class _FunctionPool:
             self._changed.wait_for(
                 lambda: bool(self.idle) or len(self.busy) + self.starting < self.limit
             )
-            if self.idle:
+            while self.idle:
                 worker = self.idle.pop()
+                if worker.process.poll() is not None:  # died while idle: a fresh one instead
+                    worker.kill()
+                    continue
                 self.busy.add(worker)
                 return worker, None
             self.starting += 1
@@ -442,6 +463,8 @@ def _same_code(old: LocalFunction, new: LocalFunction) -> bool:
 
 def _exit_error(worker: _Worker, request_id: str) -> dict[str, Any]:
     """Lambda's answer when the runtime process ended mid-invocation."""
+    if worker.process.poll() is None:  # alive but silent (a stuck redeploy): Lambda kills it
+        worker.process.kill()
     code = worker.process.wait()
     # As Go (Lambda's runtime manager) words it: "signal: killed", "exit status 1".
     how = f"signal: {_SIGNAL_WORDS.get(-code, str(-code))}" if code < 0 else f"exit status {code}"

@@ -49,6 +49,13 @@ class LocalApiServer:
             def do_DELETE(self) -> None:
                 server._serve(self)
 
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (PATCH, TRACE, OPTIONS, ...) goes to the API too, which
+                # answers what API Gateway answers a route it does not have: a JSON 404.
+                if name.startswith("do_"):
+                    return lambda: server._serve(self)
+                raise AttributeError(name)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 

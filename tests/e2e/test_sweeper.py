@@ -17,7 +17,7 @@ import pytest
 from lemlist_export.core.clock import utc_now
 from lemlist_export.core.url_judge import LOCAL_URLS
 from lemlist_export.lemlist.client import ClientSettings, LemlistClient
-from lemlist_export.records.new import new_record
+from lemlist_export.records.new import new_record, refused_record
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.wiring.settings import wait_policy
 from lemlist_export.workflow.contract import input_for_started
@@ -42,10 +42,10 @@ def left_open(
     return record
 
 
-def sweep(stack: LocalStack) -> dict[str, Any]:
+def sweep(stack: LocalStack, event: dict[str, Any] | None = None) -> dict[str, Any]:
     name = stack.stack.functions["SweepExportsFunction"].name
-    # What EventBridge Scheduler sends a target without an Input.
-    outcome = stack.lambdas.invoke(name, {})
+    # {}: what EventBridge Scheduler sends a target without an Input.
+    outcome = stack.lambdas.invoke(name, event or {})
     assert outcome.error is None, outcome.error
     return dict(outcome.payload)
 
@@ -127,7 +127,44 @@ def test_a_running_export_and_a_young_one_are_left_alone(
         assert current is not None and current.status == "pending"
 
 
+def start_broken_execution(stack: LocalStack, record: ExportRecord) -> None:
+    """An execution of the export that fails outside its own failure path (its input lacks
+    the slots the first Choice reads: States.Runtime, no Catch), its watchdog event lost (the
+    local watchdog only runs when a test waits for an end)."""
+    sfn = stack.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=stack.stack.state_machine_arn, name=record.export_id, input="{}"
+    )["executionArn"]
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
 def test_an_export_whose_execution_died_unannounced_is_resumed_under_a_new_name(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    targets: LocalNotificationTargets,
+    api_key: str,
+) -> None:
+    record = left_open(stack, simulator, api_key, minutes_ago=20)
+    start_broken_execution(stack, record)
+
+    # Just ended: the watchdog's to finish first.
+    assert sweep(stack)["resumed"] == []
+    # Run by hand without the grace (as after 30 minutes):
+    report = sweep(stack, {"stoppedGraceSeconds": 0})
+
+    assert report["resumed"] == [record.export_id]
+    current = stack.record(record.export_id)
+    assert current is not None and current.execution_name == f"{record.export_id}-swept-1"
+    final = stack.wait_for_end(record.export_id, timeout=60)
+    assert final.status == "delivered"
+    assert stored(stack, final) == served(simulator, record.export_id)
+    assert webhook_events(targets) == [("export.delivered", record.export_id)]
+
+
+def test_an_export_whose_execution_was_stopped_by_hand_is_failed_not_resumed(
     stack: LocalStack,
     simulator: LemlistSimulator,
     targets: LocalNotificationTargets,
@@ -141,15 +178,33 @@ def test_an_export_whose_execution_died_unannounced_is_resumed_under_a_new_name(
         name=record.export_id,
         input=json.dumps(input_for_started(record, waits, "api")),
     )
-    # Aborted, and the watchdog's event lost (the local watchdog only runs when asked).
     sfn.stop_execution(executionArn=execution["executionArn"])
 
-    report = sweep(stack)
+    report = sweep(stack, {"stoppedGraceSeconds": 0})
 
-    assert report["resumed"] == [record.export_id]
-    current = stack.record(record.export_id)
-    assert current is not None and current.execution_name == f"{record.export_id}-swept"
-    final = stack.wait_for_end(record.export_id, timeout=60)
-    assert final.status == "delivered"
-    assert stored(stack, final) == served(simulator, record.export_id)
-    assert webhook_events(targets) == [("export.delivered", record.export_id)]
+    assert report["failed"] == [record.export_id] and report["resumed"] == []
+    final = stack.record(record.export_id)
+    assert final is not None and final.status == "failed"
+    assert "stopped (ABORTED)" in (final.failure_reason or "")
+    assert webhook_events(targets) == [("export.failed", record.export_id)]
+    # Announced once: a second run finds nothing open and announces nothing more.
+    assert sweep(stack, {"stoppedGraceSeconds": 0})["openExports"] == 0
+    assert webhook_events(targets) == [("export.failed", record.export_id)]
+
+
+def test_a_refused_start_never_enters_the_sweepers_index(
+    stack: LocalStack, simulator: LemlistSimulator
+) -> None:
+    refused = refused_record(
+        "slack_refused_1",
+        DEFAULT_CAMPAIGN_ID,
+        source="slack",
+        failure_type="LemlistRequestError",
+        reason="lemlist answered 400",
+        now=utc_now() - timedelta(hours=5),
+        retention_days=1,
+    )
+    stack.store().create(refused)
+    items = stack.client("dynamodb").scan(TableName=stack.stack.table)["Items"]
+    assert [i for i in items if "openShard" in i] == []
+    assert sweep(stack, {"orphanAfterSeconds": 0})["openExports"] == 0

@@ -3,6 +3,8 @@ template's Timeout and MemorySize enforced, a crash answered as Lambda answers i
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,8 +182,6 @@ def test_the_function_gets_its_own_environment_and_lambdas_variables(
 def test_the_handlers_output_reaches_the_log_sink_before_the_answer(
     workers: LambdaWorkers, code_dir: Path
 ) -> None:
-    import io
-
     workers.register(function(code_dir))
     workers.log_sink = io.StringIO()
     for n in range(20):
@@ -210,3 +210,31 @@ def test_a_redeployed_environment_reloads_the_functions_modules_in_the_warm_work
     assert workers.invoke("local-TestFunction", {"do": "env", "names": ["TABLE"]}).payload == {
         "TABLE": "two"
     }
+
+
+LOGGING_HANDLER = """
+from aws_lambda_powertools import Logger
+
+logger = Logger()
+
+def handler(event, context):
+    logger.info("hello")
+    return {}
+"""
+
+
+def test_a_redeploy_configures_the_functions_logger_afresh(
+    workers: LambdaWorkers, tmp_path: Path
+) -> None:
+    # A re-imported Powertools Logger would reuse the first deployment's configuration (its
+    # formatter, so its redaction, and its service name) unless the worker forgets it.
+    (tmp_path / "app.py").write_text(LOGGING_HANDLER)
+    sink = io.StringIO()
+    workers.log_sink = sink
+    workers.register(function(tmp_path, POWERTOOLS_SERVICE_NAME="first"))
+    assert workers.invoke("local-TestFunction", {}).error is None
+    workers.register(function(tmp_path, POWERTOOLS_SERVICE_NAME="second"))
+    assert workers.invoke("local-TestFunction", {}).error is None
+
+    services = [json.loads(line)["service"] for line in sink.getvalue().splitlines() if line]
+    assert services == ["first", "second"]

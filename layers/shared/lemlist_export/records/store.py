@@ -93,7 +93,9 @@ class ExportStore:
     def create(self, record: ExportRecord) -> None:
         """Insert a new record; a second insert of the same export id is refused."""
         # The notifications map exists from the start so that outcomes can be SET inside it.
-        item = _to_item({"notifications": {}, **record.to_dict(), **_open(record.created_at)})
+        # Open (pending) exports enter the sweeper's index; a refused start is born failed.
+        opened = {} if record.is_final else _open(record.created_at)
+        item = _to_item({"notifications": {}, **record.to_dict(), **opened})
         try:
             self._call(
                 "PutItem",
@@ -169,9 +171,10 @@ class ExportStore:
             export_id, values, allowed_from=(PENDING, DELIVERING), strict=False, remove=_OPEN_KEYS
         )
 
-    def open_exports(self, opened_before: str) -> Iterator[ExportRecord]:
+    def open_exports(self, opened_before: str) -> Iterator[tuple[ExportRecord, str]]:
         """Exports still pending or delivering that opened before `opened_before` (ISO time),
-        oldest first, from the sparse index only open exports are in (the sweeper's list)."""
+        with when they opened, oldest first, from the sparse index only open exports are in
+        (the sweeper's list)."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": OPEN_INDEX,
@@ -184,16 +187,19 @@ class ExportStore:
             for item in page.get("Items", []):
                 record = self.find(item["exportId"]["S"])
                 if record is not None and not record.is_final:
-                    yield record
+                    yield record, item["openedAt"]["S"]
             if "LastEvaluatedKey" not in page:
                 return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def follow_execution(self, export_id: str, execution_name: str) -> None:
-        """An open export is now run by the execution `execution_name` (the sweeper resumed
-        it under a new name)."""
-        self._update(
-            export_id, {"executionName": execution_name}, allowed_from=(PENDING, DELIVERING)
+    def follow_execution(self, export_id: str, execution_name: str) -> bool:
+        """An open export is run by the execution `execution_name` from now on (the sweeper
+        resumes it under a new name); False if it ended meanwhile."""
+        return self._update(
+            export_id,
+            {"executionName": execution_name},
+            allowed_from=(PENDING, DELIVERING),
+            strict=False,
         )
 
     def claim_retry(

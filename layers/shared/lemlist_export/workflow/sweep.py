@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Protocol
 from botocore.exceptions import ClientError
 
 from lemlist_export.core.aws_errors import error_code, transient_aws_errors
-from lemlist_export.core.clock import parse_iso
 from lemlist_export.core.errors import (
     CampaignNotFoundError,
     ExportExpiredError,
@@ -30,27 +29,54 @@ from lemlist_export.core.errors import (
 from lemlist_export.lemlist.client import LemlistClient
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.workflow.contract import input_for_started
-from lemlist_export.workflow.launch import execution_arn, start_execution_once
+from lemlist_export.workflow.launch import STARTED, execution_arn, start_execution_once
 from lemlist_export.workflow.wait_policy import WaitPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 RUNNING = "RUNNING"
+PENDING_REDRIVE = "PENDING_REDRIVE"
+ABORTED = "ABORTED"
+MAX_SWEPT_NAMES = 5
+
+
+@dataclass(frozen=True)
+class ExecutionState:
+    status: str  # RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE
+    stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OpenExport:
+    record: ExportRecord
+    opened_at: datetime  # when it became open (created, or re-opened by a copy-again retry)
 
 
 class Executions(Protocol):
-    def status(self, name: str) -> str | None:
-        """The named execution's status (RUNNING, SUCCEEDED, FAILED, ...), None if none."""
+    def state(self, name: str) -> ExecutionState | None:
+        """The named execution's state, None if there is none."""
 
-    def resume(self, record: ExportRecord, name: str) -> None:
-        """Start an execution named `name` that polls `record`'s export (once per name)."""
+    def resume(self, record: ExportRecord, name: str) -> bool:
+        """Start an execution named `name` that polls `record`'s export; False if that name
+        was used already (Step Functions keeps names 90 days)."""
 
 
 class Lemlist(Protocol):
     def still_knows(self, record: ExportRecord) -> bool:
         """True while lemlist still answers the export's status; False (or ExportExpiredError)
         once it forgot it."""
+
+
+class Records(Protocol):
+    def reread(self, export_id: str) -> ExportRecord | None:
+        """The record as it is now (a consistent read)."""
+
+    def follow(self, export_id: str, execution_name: str) -> bool:
+        """The open export is run by `execution_name` from now on; False if it ended."""
+
+    def fail(self, record: ExportRecord, reason: str) -> None:
+        """Record the failure (if the export is still open) and announce it."""
 
 
 @dataclass
@@ -60,98 +86,130 @@ class SweepReport:
     overdue: list[str] = field(default_factory=list)  # open longer than an export can take
     resumed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    left_for_later: list[str] = field(default_factory=list)  # lemlist could not be asked
+    left_for_later: list[str] = field(default_factory=list)  # could not be judged this run
 
 
 @dataclass(frozen=True)
 class SweepPolicy:
     # Open this long with no running execution: an orphan (a start path takes seconds).
     orphan_after: timedelta = timedelta(minutes=10)
+    # An execution that ended this recently is the watchdog's to finish (EventBridge retries).
+    stopped_grace: timedelta = timedelta(minutes=30)
     # Open this long at all: more than an export can take (lemlist's 2 hours, then the copy).
     overdue_after: timedelta = timedelta(hours=3)
 
 
 def sweep(
-    open_exports: Iterable[ExportRecord],
+    open_exports: Iterable[OpenExport],
     *,
     executions: Executions,
     lemlist: Lemlist,
-    fail: Callable[[ExportRecord, str], None],
+    records: Records,
     now: datetime,
     policy: SweepPolicy = SweepPolicy(),
+    on_error: Callable[[ExportRecord, Exception], None] = lambda record, exc: None,
 ) -> SweepReport:
-    """Look at each open export; resume or fail the orphans. `fail` records and announces."""
+    """Look at each open export; resume or fail the orphans. One export that cannot be
+    judged (AWS or lemlist failing) is left for the next run, never stops the others."""
     report = SweepReport()
-    for record in open_exports:
+    for item in open_exports:
         report.open_exports += 1
-        age = now - parse_iso(record.created_at)
+        age = now - item.opened_at
         if age >= policy.overdue_after:
-            report.overdue.append(record.export_id)
+            report.overdue.append(item.record.export_id)
         if age < policy.orphan_after:
             continue
-        name = record.execution_name or record.export_id
-        status = executions.status(name)
-        if status == RUNNING:
-            report.running += 1
-            continue
-        _finish_orphan(record, name, status, executions, lemlist, fail, report)
+        try:
+            _judge(item.record, executions, lemlist, records, now, policy, report)
+        except Exception as exc:
+            report.left_for_later.append(item.record.export_id)
+            on_error(item.record, exc)
     return report
 
 
-def _finish_orphan(
-    record: ExportRecord,
-    name: str,
-    status: str | None,
+def _judge(
+    listed: ExportRecord,
     executions: Executions,
     lemlist: Lemlist,
-    fail: Callable[[ExportRecord, str], None],
+    records: Records,
+    now: datetime,
+    policy: SweepPolicy,
     report: SweepReport,
 ) -> None:
-    how = (
-        "its status poller never started"
-        if status is None
-        else f"its workflow ended ({status}) without finishing it"
-    )
+    name = listed.execution_name or listed.export_id
+    state = executions.state(name)
+    if state is not None and state.status in (RUNNING, PENDING_REDRIVE):
+        report.running += 1
+        return
+    if state is not None and (
+        state.stopped_at is None or now - state.stopped_at < policy.stopped_grace
+    ):
+        return  # just ended: the watchdog finishes it (and EventBridge retries it for a day)
+    # Read again after asking about the execution: it may have ended the export since.
+    record = records.reread(listed.export_id)
+    if record is None or record.is_final:
+        return
+    if state is not None and state.status == ABORTED:
+        # Someone stopped it: not for the sweeper to undo.
+        records.fail(record, _reason("its workflow was stopped (ABORTED)", known=None))
+        report.failed.append(record.export_id)
+        return
     try:
         known = lemlist.still_knows(record)
     except (ExportExpiredError, CampaignNotFoundError):
         known = False
     except LemlistError:
-        report.left_for_later.append(record.export_id)  # lemlist unreachable: next sweep
+        report.left_for_later.append(record.export_id)  # lemlist unreachable: next run
         return
-    if known and status is None:
-        # The execution this export should have had: the same name, started once.
-        executions.resume(record, name)
-        report.resumed.append(record.export_id)
-        return
-    if known:
-        # The name is spent (Step Functions keeps names 90 days): a new one, still once.
-        executions.resume(record, f"{record.export_id}-swept")
-        report.resumed.append(record.export_id)
-        return
-    fail(
-        record,
-        f"The export was left unfinished ({how}) and lemlist no longer has it: start a new export.",
+    how = (
+        "its status poller never started"
+        if state is None
+        else f"its workflow ended ({state.status}) without finishing it"
     )
+    if not known:
+        records.fail(record, _reason(how, known=False))
+        report.failed.append(record.export_id)
+        return
+    if state is None and executions.resume(record, name):
+        report.resumed.append(record.export_id)  # the execution it should have had
+        return
+    for n in range(1, MAX_SWEPT_NAMES + 1):
+        swept = f"{record.export_id}-swept-{n}"
+        if executions.state(swept) is not None:
+            continue
+        # The record names its execution before it starts, so the watchdog follows it.
+        if not records.follow(record.export_id, swept):
+            return
+        if executions.resume(record, swept):
+            report.resumed.append(record.export_id)
+            return
+    records.fail(record, _reason(how, known=True))
     report.failed.append(record.export_id)
+
+
+def _reason(how: str, *, known: bool | None) -> str:
+    if known is False:
+        return (
+            f"The export was left unfinished ({how}) and lemlist no longer has it: start a new "
+            "export."
+        )
+    if known is True:
+        return (
+            f"The export was left unfinished ({how}) and was resumed {MAX_SWEPT_NAMES} times "
+            "already: retry it or start a new export."
+        )
+    return f"The export was left unfinished ({how}): retry it or start a new export."
 
 
 class StepFunctionsExecutions:
     """`Executions` on Step Functions: the state machine's executions by name."""
 
-    def __init__(
-        self,
-        stepfunctions: SFNClient,
-        state_machine_arn: str,
-        waits: WaitPolicy,
-        record_name: Callable[[str, str], None],
-    ) -> None:
+    def __init__(self, stepfunctions: SFNClient, state_machine_arn: str, waits: WaitPolicy) -> None:
         self._sfn = stepfunctions
         self._machine = state_machine_arn
         self._waits = waits
-        self._record_name = record_name  # (export id, execution name): the record follows it
 
-    def status(self, name: str) -> str | None:
+    def state(self, name: str) -> ExecutionState | None:
         try:
             with transient_aws_errors("Step Functions DescribeExecution"):
                 answer = self._sfn.describe_execution(
@@ -161,13 +219,11 @@ class StepFunctionsExecutions:
             if error_code(exc) == "ExecutionDoesNotExist":
                 return None
             raise
-        return str(answer["status"])
+        return ExecutionState(str(answer["status"]), answer.get("stopDate"))
 
-    def resume(self, record: ExportRecord, name: str) -> None:
+    def resume(self, record: ExportRecord, name: str) -> bool:
         execution_input = input_for_started(record, self._waits, record.source)
-        start_execution_once(self._sfn, self._machine, name, execution_input)
-        if name != (record.execution_name or record.export_id):
-            self._record_name(record.export_id, name)
+        return start_execution_once(self._sfn, self._machine, name, execution_input) == STARTED
 
 
 class LemlistLookup:

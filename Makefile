@@ -95,4 +95,4 @@ build: $(TOOLS)/.installed
 	$(TOOLS_ENV) $(TOOLS)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(SECURITY) $(FUZZ) $(NODE_MODULES) .aws-sam .local .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(SECURITY) $(FUZZ) $(NODE_MODULES) .schemathesis .aws-sam .local .pytest_cache .ruff_cache .mypy_cache .hypothesis

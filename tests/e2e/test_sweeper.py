@@ -59,6 +59,19 @@ def stored(stack: LocalStack, record: ExportRecord) -> bytes:
     return stack.client("s3").get_object(Bucket=record.bucket, Key=record.key)["Body"].read()
 
 
+def ends_delivered(
+    stack: LocalStack,
+    simulator: LemlistSimulator,
+    targets: LocalNotificationTargets,
+    export_id: str,
+) -> None:
+    """The resumed export ends delivered with lemlist's bytes, announced once."""
+    final = stack.wait_for_end(export_id, timeout=60)
+    assert final.status == "delivered"
+    assert stored(stack, final) == served(simulator, export_id)
+    assert webhook_events(targets) == [("export.delivered", export_id)]
+
+
 def webhook_events(targets: LocalNotificationTargets) -> list[tuple[str, str]]:
     posts = targets.receiver.posts_to(targets.WEBHOOK_PATH)
     return [(p.json()["event"], p.json()["exportId"]) for p in posts]
@@ -75,10 +88,7 @@ def test_an_export_whose_poller_never_started_is_resumed_and_delivered(
     report = sweep(stack)
 
     assert report["resumed"] == [record.export_id] and report["failed"] == []
-    final = stack.wait_for_end(record.export_id, timeout=60)
-    assert final.status == "delivered"
-    assert stored(stack, final) == served(simulator, record.export_id)
-    assert webhook_events(targets) == [("export.delivered", record.export_id)]
+    ends_delivered(stack, simulator, targets, record.export_id)
     # Swept once: the next run finds nothing open.
     assert sweep(stack)["openExports"] == 0
 
@@ -158,10 +168,7 @@ def test_an_export_whose_execution_died_unannounced_is_resumed_under_a_new_name(
     assert report["resumed"] == [record.export_id]
     current = stack.record(record.export_id)
     assert current is not None and current.execution_name == f"{record.export_id}-swept-1"
-    final = stack.wait_for_end(record.export_id, timeout=60)
-    assert final.status == "delivered"
-    assert stored(stack, final) == served(simulator, record.export_id)
-    assert webhook_events(targets) == [("export.delivered", record.export_id)]
+    ends_delivered(stack, simulator, targets, record.export_id)
 
 
 def test_an_export_whose_execution_was_stopped_by_hand_is_failed_not_resumed(

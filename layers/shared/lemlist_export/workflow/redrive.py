@@ -285,17 +285,13 @@ class _Launcher:
             self._launch(name, input_to_start(record.campaign_id, self.asker.source, self.waits))
             return self._outcome(record, reason, follow=None, replay=replay)
         new, newly_started = self._start_new_export(record, name)
-        try:
-            self._launch(name, input_for_started(new, self.waits, new.source))
-        except (ClientError, BotoCoreError, ExportError) as exc:
-            if replay:
-                raise  # the first call may have started it: a later repeat will know
-            self.store.mark_failed(
-                new.export_id,
-                "PollerStartError",
-                f"lemlist started the export but its status poller could not start ({exc})",
-            )
-            raise
+        self._launch_or_fail(
+            name,
+            input_for_started(new, self.waits, new.source),
+            new.export_id,
+            "lemlist started the export but its status poller could not start ({})",
+            replay=replay,
+        )
         outcome = self._outcome(self.store.get(record.export_id), reason, follow=new, replay=replay)
         return replace(outcome, newly_started=newly_started)
 
@@ -318,17 +314,32 @@ class _Launcher:
         return started.record, started.newly_started
 
     def _start_copy_again(self, record: ExportRecord, name: str, *, replay: bool) -> None:
+        # Failed again when it cannot start, so that it can be retried again (the next retry).
+        self._launch_or_fail(
+            name,
+            input_to_copy_again(record, self.waits, self.asker.source),
+            record.export_id,
+            "The retry could not start its execution ({}); retry again",
+            replay=replay,
+        )
+
+    def _launch_or_fail(
+        self,
+        name: str,
+        execution_input: ExecutionState,
+        export_id: str,
+        reason: str,
+        *,
+        replay: bool,
+    ) -> None:
+        """Launch the execution; when it cannot start, `export_id` is marked failed with
+        `reason` (the error in its `{}`) and the error raised. A replay only raises: the first
+        call may have started it, and a later repeat will know."""
         try:
-            self._launch(name, input_to_copy_again(record, self.waits, self.asker.source))
+            self._launch(name, execution_input)
         except (ClientError, BotoCoreError, ExportError) as exc:
-            if replay:
-                raise  # the first call may have started it: a later repeat will know
-            # Failed again, so that it can be retried again (as the next retry).
-            self.store.mark_failed(
-                record.export_id,
-                "PollerStartError",
-                f"The retry could not start its execution ({exc}); retry again",
-            )
+            if not replay:
+                self.store.mark_failed(export_id, "PollerStartError", reason.format(exc))
             raise
 
     def _launch(self, name: str, execution_input: ExecutionState) -> bool:

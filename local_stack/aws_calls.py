@@ -5,7 +5,9 @@ sets AWS_ACCESS_KEY_ID per function), so a WSGI layer in front of moto can tell 
 what: the service, the operation, the IAM action it needs and the resource it names (an
 ARN built from the request, as IAM would evaluate it). At deployment the local stack hands
 over each function's policy statements, resolved from template.yaml; `denied()` lists the
-calls no statement allows, `unused()` the statements' actions no call needed.
+calls no statement allows, `grants` and `used` what the policies allowed (one Grant per
+action and resource of a statement, over every deployment) and which of those a call needed:
+`unused_grants` tells the grants no call needed.
 
 IAM is evaluated here for what the template uses: Allow statements, Action lists with
 wildcards, Resource ARNs with `*` and `?`, and StringLike conditions on `s3:prefix`. Any
@@ -66,9 +68,30 @@ class AwsCall:
     allowed: bool = True  # by the function's policy when the call was made
 
 
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One action on one resource a function's policy allows (under its statement's condition)."""
+
+    function: str
+    action: str  # as the policy writes it (may hold wildcards)
+    resource: str  # resolved, may hold wildcards
+    condition: str = ""  # the statement's Condition as JSON ("" for none)
+
+    def covers(self, call: AwsCall) -> bool:
+        statement = {"Effect": "Allow", "Action": self.action, "Resource": self.resource}
+        if self.condition:
+            statement["Condition"] = json.loads(self.condition)
+        context = dict(call.context)
+        return call.principal == self.function and any(
+            _statement_allows(statement, call.action, resource, context)
+            for resource in call.resources or ("*",)
+        )
+
+
 @dataclass
 class Policy:
     statements: list[dict[str, Any]] = field(default_factory=list)
+    grants: dict[Grant, Grant] = field(default_factory=dict)  # grants_of(...)
 
     def allows(self, call: AwsCall) -> bool:
         context = dict(call.context)
@@ -79,15 +102,58 @@ class Policy:
         )
 
 
+def grants_of(
+    function_name: str, statements: list[dict[str, Any]], aliases: dict[str, str] | None = None
+) -> dict[Grant, Grant]:
+    """Each action on each resource of the Allow statements: the grant as resolved (what a
+    call is judged against) -> the grant as the template means it, `aliases` naming values
+    a deployment chose (a test's own secret name -> ${NotificationsSecretName}), so a grant
+    counts as used whichever name a deployment gave it."""
+    named = sorted((aliases or {}).items(), key=lambda item: -len(item[0]))
+
+    def meant(resource: str) -> str:
+        for value, name in named:
+            resource = resource.replace(value, name)
+        return resource
+
+    grants: dict[Grant, Grant] = {}
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        condition = statement.get("Condition")
+        written = json.dumps(condition, sort_keys=True) if condition else ""
+        for action in _as_list(statement.get("Action")):
+            for resource in _as_list(statement.get("Resource")):
+                grant = Grant(function_name, action, resource, written)
+                grants[grant] = dataclasses.replace(grant, resource=meant(resource))
+    return grants
+
+
+def unused_grants(grants: Iterable[Grant], used: Iterable[Grant]) -> list[Grant]:
+    """The grants no recorded call needed, in order."""
+    return sorted(set(grants) - set(used))
+
+
 class AwsCallLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.calls: list[AwsCall] = []
         self.policies: dict[str, Policy] = {}
+        self.grants: set[Grant] = set()  # every deployment's, so a test's own policy counts
+        self.used: set[Grant] = set()  # the grants an allowed call needed
 
-    def set_policy(self, function_name: str, statements: list[dict[str, Any]]) -> None:
+    def set_policy(
+        self,
+        function_name: str,
+        statements: list[dict[str, Any]],
+        aliases: dict[str, str] | None = None,
+    ) -> None:
+        """A function's resolved statements; `aliases` maps values a deployment chose for
+        parameters to the parameters' names (see grants_of)."""
+        grants = grants_of(function_name, statements, aliases)
         with self._lock:
-            self.policies[function_name] = Policy(statements)
+            self.policies[function_name] = Policy(statements, grants)
+            self.grants |= set(grants.values())
 
     def clear(self) -> None:
         with self._lock:
@@ -109,7 +175,10 @@ class AwsCallLog:
             if call is not None:
                 with self._lock:
                     policy = self.policies.get(call.principal, Policy())
-                    self.calls.append(dataclasses.replace(call, allowed=policy.allows(call)))
+                    allowed = policy.allows(call)
+                    self.calls.append(dataclasses.replace(call, allowed=allowed))
+                    if allowed:
+                        self.used |= {m for g, m in policy.grants.items() if g.covers(call)}
             return app(environ, start_response)
 
         return recording

@@ -15,6 +15,7 @@ import io
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,9 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 @dataclass(frozen=True)
 class AwsFault:
     """The next `times` requests for `service`'s `operation` (and, if given, whose path or
-    body contains `matching`) are answered with `code` and `status`."""
+    body contains `matching`) are answered with `code` and `status`, after `delay` seconds;
+    with no `code`, they are only late: answered normally after `delay` seconds (a request
+    AWS is slow to answer still takes effect, even if its caller has given up)."""
 
     service: str  # as in the signing scope: dynamodb, s3, states, secretsmanager
     operation: str  # e.g. UpdateItem, UploadPart, CompleteMultipartUpload
@@ -36,6 +39,7 @@ class AwsFault:
     times: int = 1
     matching: str = ""
     message: str = "injected by the local stack's fault matrix"
+    delay: float = 0.0
 
 
 def operation_of(environ: dict[str, Any]) -> tuple[str, str]:
@@ -112,6 +116,10 @@ class AwsFaults:
             body = read_body(environ)
             fault = self._take(service, operation, environ.get("PATH_INFO", ""), body)
             if fault is None:
+                return app(environ, start_response)
+            if fault.delay:
+                time.sleep(fault.delay)
+            if not fault.code:
                 return app(environ, start_response)
             return _answer(fault, service, start_response)
 

@@ -126,6 +126,12 @@ def deploy(
     )
     for logical_id, seconds in (timeouts or {}).items():  # tests: a shorter Timeout
         functions[logical_id] = dataclasses.replace(functions[logical_id], timeout=seconds)
+    # The IAM check counts a grant on a test's own secret name as the template's grant.
+    aliases = {
+        value: f"${{{name}}}"
+        for name, value in template.parameters.items()
+        if name.endswith("SecretName") and value
+    }
     for function in functions.values():
         aws.client("lambda").create_function(
             FunctionName=function.name,
@@ -138,7 +144,7 @@ def deploy(
         )
         lambdas.register(function)
         policies = template.body["Resources"][function.logical_id]["Properties"].get("Policies")
-        aws.calls.set_policy(function.name, statements_of(resolver.resolve(policies)))
+        aws.calls.set_policy(function.name, statements_of(resolver.resolve(policies)), aliases)
     for resource in template.resources("AWS::Serverless::StateMachine"):
         _create_state_machine(aws, template, resource.logical_id, resolver, names, role_arn)
 

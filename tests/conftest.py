@@ -18,6 +18,9 @@ from local_stack.stack import LocalStack, StackOptions
 from local_stack.webhook_receiver import LocalNotificationTargets
 from tests.lookalike import LookalikeServer, running_lookalike
 
+# IAM least privilege over the whole e2e suite: every grant needed by some call.
+pytest_plugins = ["tests.iam_coverage"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 

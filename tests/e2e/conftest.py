@@ -1,19 +1,16 @@
 """Every end-to-end test also proves IAM: each AWS call a Lambda worker made during the test
 was allowed by that function's policy in template.yaml (local_stack/aws_calls.py). At the end
-of the session the calls checked are summed up per function in .local/iam-calls.json."""
+of the session every grant must have been needed by some call (tests/iam_coverage.py)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
-from local_stack.deploy import PROJECT_ROOT
 from local_stack.stack import embedded
-
-SUMMARY = PROJECT_ROOT / ".local" / "iam-calls.json"
+from tests.iam_coverage import record_calls
 
 
 @pytest.fixture(autouse=True)
@@ -29,24 +26,12 @@ def every_aws_call_is_allowed_by_its_functions_policy() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def iam_calls_summary() -> Iterator[None]:
+def iam_calls_summary(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Hands the session's calls to tests/iam_coverage.py, which judges the grants and sums
+    the calls up per function in .local/iam-calls.json."""
     yield
     aws, _ = embedded()
-    calls = aws.calls.since(0)
-    by_function: dict[str, Counter[str]] = {}
-    for call in calls:
-        by_function.setdefault(call.principal, Counter())[call.action] += 1
-    SUMMARY.parent.mkdir(parents=True, exist_ok=True)
-    SUMMARY.write_text(
-        json.dumps(
-            {
-                "calls": len(calls),
-                "functions": {
-                    name: {"calls": sum(actions.values()), "actions": dict(sorted(actions.items()))}
-                    for name, actions in sorted(by_function.items())
-                },
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    counts: dict[str, Counter[str]] = {}
+    for call in aws.calls.since(0):
+        counts.setdefault(call.principal, Counter())[call.action] += 1
+    record_calls(request.config, aws.calls.grants, aws.calls.used, counts)

@@ -1,12 +1,13 @@
 """The fault matrix: one row per fault, each proving that nothing is lost.
 
-Every row starts one export through the HTTP API on the embedded stack (handlers in their
-Lambda workers, the real state machine), plays its fault (lemlist's simulator, the AWS fault
-injector in front of moto, the notification targets, or a Lambda worker killed or timed out),
-and asserts the same things: the terminal record (delivered, or failed with a reason a person
-can act on), the S3 contents (exactly the bytes lemlist served, or nothing; never an unfinished
-multipart upload), the announcement (one outcome, on each target), one lemlist export only,
-and that the fault was really played. docs/reliability.md lists the rows.
+Every row starts one export through the HTTP API (the Start step's rows: a schedule's
+firing) on the embedded stack (handlers in their Lambda workers, the real state machine),
+plays its fault (lemlist's simulator, the AWS fault injector in front of moto, the
+notification targets, or a Lambda worker killed or timed out), and asserts the same things:
+the terminal record (delivered, or failed with a reason a person can act on), the S3 contents
+(exactly the bytes lemlist served, or nothing; never an unfinished multipart upload), the
+announcement (one outcome, on each target), one lemlist export only, and that the fault was
+really played. docs/reliability.md lists the rows.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from local_stack.lemlist_simulator import (
     LemlistSimulator,
     SyntheticCsv,
 )
+from local_stack.scheduler import fire
 from local_stack.stack import LocalStack
 from local_stack.webhook_receiver import LocalNotificationTargets
 from tests.conftest import StackFactory
@@ -61,6 +63,9 @@ class Row:
     webhook: TargetFault | None = None
     notified: tuple[str, str] = ("sent", "sent")  # (slack, webhook) outcomes
     csv_rows: int | None = None  # a bigger CSV (multipart uploads)
+    # "api": POST /exports starts it (no Start task); "schedule": a schedule's firing, whose
+    # execution's Start task starts it in lemlist.
+    via: str = "api"
 
 
 def faults(route: str, *played: Fault) -> tuple[tuple[str, Fault], ...]:
@@ -73,8 +78,15 @@ MULTIPART_ROWS = 60_000
 FAST_TIMEOUT = {"LEMLIST_READ_TIMEOUT_SECONDS": "1"}
 
 
-def ddb(operation: str, code: str, times: int = 1, status: int = 400) -> AwsFault:
-    return AwsFault("dynamodb", operation, code, status=status, times=times)
+def ddb(
+    operation: str, code: str, times: int = 1, status: int = 400, matching: str = ""
+) -> AwsFault:
+    return AwsFault("dynamodb", operation, code, status=status, times=times, matching=matching)
+
+
+# The local stack's table names (<stack>-<logical id>), as a request's body names them.
+EXPORTS_TABLE = '"lemlist-local-ExportsTable"'
+COORDINATION_TABLE = '"lemlist-local-CoordinationTable"'
 
 
 def s3(operation: str, code: str = "InternalError", status: int = 500, times: int = 1) -> AwsFault:
@@ -241,6 +253,26 @@ ROWS = [
         "delivered",
         slack=TargetFault(429, "rate_limited", retry_after=1),
     ),
+    # -- the Start step (a scheduled export) --------------------------------------------
+    Row(
+        # lemlist started the export, then writing its record failed past botocore's retries:
+        # the state machine retries the step, which finds the request's export id and
+        # follows that export (a second lemlist export would be left unread).
+        "start-record-write-fails-after-lemlist-answered",
+        "delivered",
+        # 5: every attempt botocore makes (the Lambdas' config: 1 + 4 retries).
+        aws=(ddb("PutItem", THROTTLED, times=5, matching=EXPORTS_TABLE),),
+        via="schedule",
+    ),
+    Row(
+        # DynamoDB slow to take the request before lemlist is asked: the Start worker is
+        # killed at its Timeout (the late write still lands), the step retried.
+        "start-lambda-timeout",
+        "delivered",
+        aws=(AwsFault("dynamodb", "PutItem", "", matching=COORDINATION_TABLE, delay=3),),
+        timeouts={"StartExportFunction": 2},
+        via="schedule",
+    ),
     # -- Lambda -------------------------------------------------------------------------
     Row(
         "check-lambda-timeout",
@@ -254,6 +286,14 @@ ROWS = [
         lemlist=faults("download", Fault.slow(3)),
         timeouts={"CopyExportFunction": 2},
     ),
+    Row(
+        # Slack slow to answer: the Announce worker is killed at its Timeout mid-post, the
+        # step retried; the webhook announced once, Slack's outcome recorded.
+        "announce-lambda-timeout",
+        "delivered",
+        slack=TargetFault(200, "ok", delay=3),
+        timeouts={"AnnounceExportFunction": 2},
+    ),
 ]
 
 
@@ -264,7 +304,8 @@ def test_a_fault_loses_nothing(
     simulator: LemlistSimulator,
     targets: LocalNotificationTargets,
 ) -> None:
-    stack = make_stack(environment=row.environment, timeouts=row.timeouts)
+    scheduled = {"ScheduleCampaignIds": DEFAULT_CAMPAIGN_ID} if row.via == "schedule" else {}
+    stack = make_stack(environment=row.environment, timeouts=row.timeouts, parameters=scheduled)
     if row.csv_rows is not None:
         csv = SyntheticCsv(rows=row.csv_rows)
         simulator.add_campaign(DEFAULT_CAMPAIGN_ID, csv=csv, plan=row.plan)
@@ -287,7 +328,10 @@ def test_a_fault_loses_nothing(
                 delay=target_fault.delay,
             )
 
-    record = export_through_the_api(stack)
+    if row.via == "schedule":
+        record = export_through_a_schedule(stack, simulator)
+    else:
+        record = export_through_the_api(stack)
 
     assert_nothing_lost(stack, simulator, targets, record, row.outcome, row.reason, row.notified)
     assert simulator.pending_faults == [], "every lemlist fault was played"
@@ -364,6 +408,19 @@ def start(stack: LocalStack) -> str:
 
 def export_through_the_api(stack: LocalStack) -> ExportRecord:
     return stack.wait_for_end(start(stack), timeout=120)
+
+
+def export_through_a_schedule(stack: LocalStack, simulator: LemlistSimulator) -> ExportRecord:
+    """Fire the schedule (ScheduleCampaignIds: the default campaign) and follow the export
+    its execution's Start task starts in lemlist."""
+    fired = fire(stack)
+    assert fired.error is None and fired.payload["started"] == [DEFAULT_CAMPAIGN_ID], fired
+    deadline = time.monotonic() + 60
+    # The record names the execution to follow (a scheduled one is named for its firing).
+    while not (simulator.exports and stack.record(next(iter(simulator.exports)))):
+        assert time.monotonic() < deadline, "the scheduled export was never recorded"
+        time.sleep(0.05)
+    return stack.wait_for_end(next(iter(simulator.exports)), timeout=120)
 
 
 def stored_keys(stack: LocalStack) -> list[str]:

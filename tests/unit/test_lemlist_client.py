@@ -511,6 +511,21 @@ def test_a_429_within_the_wait_budget_is_waited_out_then_retried(timed):
     assert accepted.time - refused.time >= 1.0
 
 
+def test_429s_with_retry_after_zero_are_waited_out_a_bounded_number_of_times(sim):
+    """A server that keeps answering "Retry-After: 0" (or a date in the past) fits any wait
+    budget: the client hands the 429 over after max_rate_limit_retries, never loops."""
+    sim.inject("status", *[Fault.rate_limited(0)] * 10)
+    sleep = RecordingSleep()
+    client = client_for(sim, sleep=sleep, max_rate_limit_wait=0, max_rate_limit_retries=3)
+
+    with pytest.raises(RateLimitedError) as raised:
+        client.get_export_status(DEFAULT_CAMPAIGN_ID, "axp_Whatever000001")
+
+    assert raised.value.retry_after == 0
+    assert sleep.calls == [0, 0, 0]
+    assert [r.status for r in on_route(sim, "status")] == [429] * 4
+
+
 def test_a_429_without_retry_after_is_not_retried_even_with_a_budget(sim):
     sim.inject("status", Fault.rate_limited(None))
     sleep = RecordingSleep()

@@ -29,7 +29,9 @@ def error_text(body: bytes) -> str:
     if text.startswith("{"):
         try:
             parsed = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            # Not JSON, or JSON Python will not build: a number over the int digit limit
+            # (ValueError), nesting deeper than the recursion limit. Shown as text then.
             parsed = None
         if isinstance(parsed, dict):
             message = parsed.get("message") or parsed.get("error")

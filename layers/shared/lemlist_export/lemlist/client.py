@@ -80,6 +80,9 @@ class ClientSettings:
     # Longest Retry-After the client waits out by itself before raising RateLimitedError;
     # 0 hands every 429 to the caller (the state machine waits instead of a Lambda).
     max_rate_limit_wait: float = 0.0
+    # At most this many 429s waited out per call, whatever their Retry-After: a server that
+    # keeps answering "Retry-After: 0" (or a date in the past) cannot hold a Lambda forever.
+    max_rate_limit_retries: int = 3
     # Extra attempts for idempotent reads after a 5xx, a timeout or a broken connection.
     transient_retries: int = 0
     transient_backoff: float = 0.5
@@ -222,6 +225,7 @@ class LemlistClient:
         """`call`, again after a 429 whose Retry-After fits the wait budget (lemlist refused
         it, so it never happened), and after transient failures if the call is idempotent."""
         rate_limit_budget = self._settings.max_rate_limit_wait
+        rate_limits_left = self._settings.max_rate_limit_retries
         transient_left = self._settings.transient_retries if idempotent else 0
         attempt = 0
         while True:
@@ -230,9 +234,10 @@ class LemlistClient:
                 return call()
             except RateLimitedError as exc:
                 wait = exc.retry_after
-                if wait is None or wait > rate_limit_budget:
+                if wait is None or wait > rate_limit_budget or rate_limits_left <= 0:
                     raise
                 rate_limit_budget -= wait
+                rate_limits_left -= 1
                 self._sleep(wait)
             except LemlistTransientError:
                 if transient_left <= 0:
@@ -319,7 +324,9 @@ def _segment(identifier: str) -> str:
 def _json_body(data: bytes, path: str) -> Any:
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError: not JSON, not UTF-8/16/32, or a number over Python's int digit limit;
+        # RecursionError: nesting deeper than the recursion limit.
         route = path.split("?")[0]
         raise LemlistProtocolError(
             f"lemlist answered {route} with a body that is not JSON"

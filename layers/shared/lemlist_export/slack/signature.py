@@ -64,5 +64,8 @@ def verify_slack_request(
     if not signature.startswith(f"{_VERSION}="):
         raise SlackSignatureError(f"The {SIGNATURE_HEADER} header is not a {_VERSION} signature")
     expected = slack_signature(signing_secret, body, timestamp)
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
+    # surrogatepass: a header decoded from a JSON event can hold a lone surrogate ("\ud800"),
+    # which strict UTF-8 cannot encode; it must be a mismatch, not a UnicodeEncodeError.
+    sent = signature.encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(expected.encode(), sent):
         raise SlackSignatureError(f"The {SIGNATURE_HEADER} header does not match the body")

@@ -58,9 +58,12 @@ openapi: $(VENV)/.installed
 	$(PY) -m local_stack openapi
 
 ## test: lint (ruff, mypy --strict), then the whole test-suite (its tooling tests run
-## cfn-lint, sam validate, checkov and bandit once each; `make validate security` alone)
+## cfn-lint, sam validate, checkov and bandit once each; `make validate security` alone),
+## one pytest-xdist worker per core, a test file per worker at a time (the docs' sessions
+## share make serve's port); PYTEST_XDIST= runs it in one process
+PYTEST_XDIST ?= -n auto --dist loadfile
 test: setup lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

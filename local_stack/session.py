@@ -22,6 +22,13 @@ from .stack import LocalStack, StackOptions
 from .webhook_receiver import LocalNotificationTargets
 
 LOG_DIR = PROJECT_ROOT / ".local" / "logs"
+# The test-suite gives its own runs another directory (pytest-xdist workers run make run and
+# make serve side by side; the docs' sessions read the newest log in LOG_DIR, as a user would).
+LOG_DIR_VARIABLE = "LOCAL_STACK_LOG_DIR"
+
+
+def log_dir() -> Path:
+    return Path(os.environ.get(LOG_DIR_VARIABLE) or LOG_DIR)
 
 
 class UsageError(Exception):
@@ -61,8 +68,9 @@ def running_stack(
     args: argparse.Namespace, api_key: str, purpose: str, **options: Any
 ) -> Iterator[tuple[LocalStack, LocalServices, Path]]:
     """The stack deployed against the chosen lemlist, its handlers logging to a file."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"{purpose}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    directory = log_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = directory / f"{purpose}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     with log_path.open("w") as log, stdout_to(log), local_services(args, api_key) as services:
         stack = LocalStack(
             StackOptions(

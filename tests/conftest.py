@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,17 @@ import pytest
 import local_stack  # noqa: F401  (makes the shared layer importable, like Lambda's /opt)
 from lemlist_export.core.redaction import forget_secrets
 from local_stack.lemlist_simulator import LemlistSimulator
+from local_stack.session import LOG_DIR_VARIABLE
 from local_stack.stack import LocalStack, StackOptions
 from local_stack.webhook_receiver import LocalNotificationTargets
 from tests.lookalike import LookalikeServer, running_lookalike
 
 # IAM least privilege over the whole e2e suite: every grant needed by some call.
 pytest_plugins = ["tests.iam_coverage"]
+
+# make run / make serve started by tests log here, not in .local/logs, which the docs' shell
+# sessions read as a user would (pytest-xdist runs both at once). One directory per process.
+os.environ.setdefault(LOG_DIR_VARIABLE, tempfile.mkdtemp(prefix="local-stack-logs-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"

@@ -32,11 +32,12 @@ class ShellSession:
         self._work = Path(tempfile.mkdtemp(prefix="doc-session-"))
         self._marker = f"__DOC_STEP_DONE_{secrets.token_hex(8)}__"
         # A reader's terminal: none of this suite's AWS, token or make settings (a `make` run
-        # inside `make test` would otherwise say which directory it enters).
+        # inside `make test` would otherwise say which directory it enters), and the local
+        # stack's logs in .local/logs, where the docs read them.
         environment = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "API_", "SLACK_", "MAKE", "MFLAGS"))
+            if not k.startswith(("AWS_", "API_", "SLACK_", "MAKE", "MFLAGS", "LOCAL_STACK_"))
         }
         environment.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", TERM="dumb", COLUMNS="200")
         self._process = subprocess.Popen(

@@ -86,11 +86,12 @@ security: $(SECURITY)/.installed
 		$(SECURITY)/checkov.json
 	$(SECURITY)/bin/bandit -r functions layers -ll
 
-## bench: memory and polling benchmarks, each against a reference in the same run
+## bench: memory, polling and latency benchmarks, each against a reference in the same run
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.delivery_memory
 	$(PY) -m benchmarks.status_polls
 	$(PY) -m benchmarks.ack_latency
+	$(PY) -m benchmarks.serve_under_load
 
 ## build: what `sam deploy` ships (needs python3.13, the functions' runtime, on PATH)
 build: $(TOOLS)/.installed

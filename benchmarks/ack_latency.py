@@ -53,8 +53,8 @@ def main() -> int:
                 "bench-lemlist-key-0123",
                 notifications=targets.notifications(),
                 # Started exports then wait a minute before their first status check, so
-                # the figures are the handlers' own, not a queue behind other Lambdas (the
-                # local stack runs one invocation at a time).
+                # the figures are the handlers' own, not shared with status checks running
+                # beside them on this machine's cores.
                 parameters={"PollFirstWaitSeconds": "60"},
                 api_token=TOKEN,
                 slack_signing_secret=SLACK_SECRET,

@@ -36,6 +36,9 @@ class LocalApiServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; on a kept-alive connection Nagle
+            # plus the client's delayed ACK would hold every body back ~40 ms.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 server._serve(self)
@@ -157,15 +160,23 @@ class LocalApiServer:
         request.wfile.write(response.body)
 
     def _watch_executions(self) -> None:
-        """EventBridge's part: every ended execution reaches the watchdog rule's function."""
+        """EventBridge's part: every ended execution reaches the watchdog rule's function.
+
+        An execution whose event was delivered is not looked at again: describing every ended
+        execution twice a second made this loop's cost grow with the session's history (up
+        to 100 DescribeExecution calls per tick, on the embedded AWS that serves requests).
+        """
         sfn = self.stack.client("stepfunctions")
         assert self.stack.watchdog is not None
+        delivered: set[str] = set()
         while not self._stop.wait(0.5):
             try:
                 answer = sfn.list_executions(stateMachineArn=self.stack.stack.state_machine_arn)
                 for execution in answer["executions"]:
-                    if execution["status"] != "RUNNING":
-                        self.stack.watchdog.notice(execution["executionArn"])
+                    arn = execution["executionArn"]
+                    ended = execution["status"] != "RUNNING"
+                    if ended and arn not in delivered and self.stack.watchdog.notice(arn):
+                        delivered.add(arn)
             except Exception:  # noqa: S112 (a local dev loop: keep watching)
                 continue
 

@@ -47,7 +47,6 @@ def _state(config: pytest.Config) -> dict[str, Any]:
         config.stash[_KEY] = {
             "deselected": False,
             "files": set(),
-            "failed": [],
             "grants": set(),
             "used": set(),
             "report": [],

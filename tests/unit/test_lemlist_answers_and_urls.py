@@ -214,14 +214,43 @@ def test_wait_policy_truncates_fractional_seconds():
     ("elapsed", "wait"),
     [(-3, 5), (0, 5), (59.9, 5), (60, 10), (119, 10), (120, 15), (3600, 15)],
 )
-def test_next_check_slows_from_5_to_10_to_15_seconds_and_stays_there(elapsed, wait):
+def test_without_growth_next_check_is_lemlists_advice_5_to_10_to_15_seconds(elapsed, wait):
+    advice = WaitPolicy(max_interval_seconds=15, wait_growth_percent=0)
+    assert advice.next_check(elapsed) == wait
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "wait"),
+    [(-3, 5), (0, 5), (49, 5), (60, 6), (300, 30), (1800, 180), (6000, 600), (7000, 200)],
+)
+def test_adaptive_next_check_is_a_tenth_of_the_exports_age_and_lands_on_its_expiry(elapsed, wait):
+    """At least 5 s, 10% of the age after that, and never past lemlist's 2-hour expiry (a
+    check at 7,000 s waits the 200 s left, not 700)."""
     assert WaitPolicy().next_check(elapsed) == wait
 
 
 def test_next_check_never_exceeds_the_configured_maximum():
     policy = WaitPolicy(interval_seconds=4, max_interval_seconds=6, slow_down_every_seconds=10)
+    advice = WaitPolicy(
+        interval_seconds=4,
+        max_interval_seconds=6,
+        slow_down_every_seconds=10,
+        wait_growth_percent=0,
+    )
 
-    assert [policy.next_check(t) for t in (0, 10, 20, 1000)] == [4, 6, 6, 6]
+    assert [policy.next_check(t) for t in (0, 10, 20, 1000)] == [4, 4, 4, 6]
+    assert [advice.next_check(t) for t in (0, 10, 20, 1000)] == [4, 6, 6, 6]
+
+
+def test_adaptive_polling_halves_the_checks_and_keeps_the_delay_within_its_limit():
+    """The benchmark's figures, on a small mix (a check of shape; `make bench` runs 2,000)."""
+    from benchmarks.status_polls import mix, over_the_mix
+
+    figures = over_the_mix(WaitPolicy(), mix(300))
+
+    assert figures["calls_ratio_vs_lemlist_advice"] <= 0.5
+    assert figures["p95_delay_over_limit"] <= 1.0
+    assert figures["max_delay_over_limit"] <= 1.0
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,8 @@ class MemoryStore:
 CHECKS = [
     # (name, elapsed seconds, previous polls, previous transient errors, lemlist, expected)
     ("pending at first", 0, 0, 0, status(), CheckOutcome("pending", 1, 0, 5)),
-    ("pending after two minutes", 120, 4, 0, status(), CheckOutcome("pending", 5, 0, 15)),
+    # Adaptive polling: 10% of the export's age.
+    ("pending after two minutes", 120, 4, 0, status(), CheckOutcome("pending", 5, 0, 12)),
     (
         "a 5xx backs off",
         10,
@@ -145,7 +146,7 @@ def test_a_check_decides(elapsed, polls, transient, answer, expected):
 
 @pytest.mark.parametrize(
     ("retry_after", "elapsed", "lowest"),
-    [(7, 0, 7), (None, 0, POLICY.rate_limit_wait_seconds), (1, 120, 15)],
+    [(7, 0, 7), (None, 0, POLICY.rate_limit_wait_seconds), (1, 120, 12)],
     ids=["retry-after", "no retry-after", "never sooner than the usual pace"],
 )
 def test_a_429_waits_at_least_retry_after_and_the_usual_pace(retry_after, elapsed, lowest):

@@ -64,6 +64,7 @@ def wait_policy(environ: Mapping[str, str] = os.environ) -> WaitPolicy:
         max_interval_seconds=integer(
             "POLL_MAX_INTERVAL_SECONDS", base.max_interval_seconds, environ
         ),
+        wait_growth_percent=integer("POLL_WAIT_GROWTH_PERCENT", base.wait_growth_percent, environ),
         expire_after_seconds=integer(
             "EXPORT_EXPIRES_AFTER_SECONDS", base.expire_after_seconds, environ
         ),

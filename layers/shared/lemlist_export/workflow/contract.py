@@ -42,6 +42,7 @@ class Waits(TypedDict, total=False):
     firstWaitSeconds: int
     intervalSeconds: int
     maxIntervalSeconds: int
+    waitGrowthPercent: int
     slowDownEverySeconds: int
     expireAfterSeconds: int
     maxChecks: int

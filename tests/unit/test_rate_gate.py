@@ -11,7 +11,6 @@ none of the serialisation local_stack adds to moto.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import threading
 import time
@@ -27,7 +26,12 @@ from botocore.stub import Stubber
 from lemlist_export.core.errors import AwsTransientError, RateLimitedError
 from lemlist_export.core.url_judge import LOCAL_URLS
 from lemlist_export.lemlist.client import ClientSettings, LemlistClient
-from lemlist_export.lemlist.rate_gate import MAX_JITTER_SECONDS, DynamoRateGate, key_id_for
+from lemlist_export.lemlist.rate_gate import (
+    MAX_JITTER_SECONDS,
+    DynamoRateGate,
+    Priority,
+    key_id_for,
+)
 from local_stack.embedded_aws import REGION
 from local_stack.lemlist_simulator import LemlistSimulator
 
@@ -64,19 +68,17 @@ def fresh_key_id() -> str:
     return key_id_for(f"key-{secrets.token_hex(8)}")
 
 
-def items_of(dynamodb: Any, table: str, key_id: str) -> dict[int, dict[str, Any]]:
-    """The gate's counters for one key, by window index."""
-    found: dict[int, dict[str, Any]] = {}
-    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        for item in page["Items"]:
-            _, owner, index = item["id"]["S"].split("#")
-            if owner == key_id:
-                found[int(index)] = item
-    return found
+def item_of(dynamodb: Any, table: str, key_id: str) -> dict[str, Any]:
+    """The gate's item for one key."""
+    return dynamodb.get_item(
+        TableName=table, Key={"id": {"S": f"lemlist-rate#{key_id}"}}, ConsistentRead=True
+    ).get("Item", {})
 
 
-def admitted(item: dict[str, Any]) -> int:
-    return int(item["admitted"]["N"])
+def slices_of(dynamodb: Any, table: str, key_id: str) -> dict[int, int]:
+    """Admissions per time slice (a quarter of the window), as the item holds them."""
+    stored = item_of(dynamodb, table, key_id).get("slices", {}).get("M", {})
+    return {int(index): int(count["N"]) for index, count in stored.items()}
 
 
 # -- the key id ----------------------------------------------------------------------------
@@ -95,38 +97,79 @@ def test_key_id_is_short_stable_and_not_the_key() -> None:
 # -- windows, with a fake clock ------------------------------------------------------------
 
 
-def test_admits_the_limit_then_refuses_until_the_next_window(dynamodb: Any, table: str) -> None:
-    clock = FakeClock(1000.3)  # window 500: [1000, 1002)
+def test_admits_the_limit_then_refuses_until_those_requests_leave_the_window(
+    dynamodb: Any, table: str
+) -> None:
+    clock = FakeClock(1000.3)  # slice 2000: [1000.0, 1000.5)
     key_id = fresh_key_id()
-    gate = DynamoRateGate(dynamodb, table, key_id, clock=clock)
+    gate = DynamoRateGate(dynamodb, table, key_id, limit=10, reserve=0, clock=clock)
 
     for _ in range(10):
         gate.acquire()
     with pytest.raises(RateLimitedError) as refused:
         gate.acquire()
 
-    assert 1.7 <= refused.value.retry_after <= 1.7 + MAX_JITTER_SECONDS + 1e-9
+    # Slice 2000 counts until slice 2005 begins (a window of 4 slices, plus the current one).
+    assert 2.2 - 1e-9 <= refused.value.retry_after <= 2.2 + MAX_JITTER_SECONDS + 1e-9
     assert refused.value.status == 429
     assert "10 requests per 2 s" in str(refused.value)
-    clock.now = 1001.999
+    clock.now = 1002.499
     with pytest.raises(RateLimitedError) as still:
         gate.acquire()
     assert 0.001 - 1e-9 <= still.value.retry_after <= 0.001 + MAX_JITTER_SECONDS + 1e-9
 
-    clock.now = 1002.0  # window 501 opens
+    clock.now = 1002.5  # slice 2005: the first ten have left the window
     for _ in range(10):
         gate.acquire()
     with pytest.raises(RateLimitedError):
         gate.acquire()
 
-    counters = items_of(dynamodb, table, key_id)
-    # Refusals do not count: each window holds exactly what it admitted.
-    assert {index: admitted(item) for index, item in counters.items()} == {500: 10, 501: 10}
+    # Refusals do not count; a slice is dropped a window after it stopped counting.
+    assert slices_of(dynamodb, table, key_id) == {2000: 10, 2005: 10}
+    clock.now = 1005.0  # slice 2010
+    gate.acquire()
+    assert slices_of(dynamodb, table, key_id) == {2005: 10, 2010: 1}
+
+
+def test_the_window_slides_the_oldest_slice_frees_first(dynamodb: Any, table: str) -> None:
+    clock = FakeClock(1000.0)
+    key_id = fresh_key_id()
+    gate = DynamoRateGate(dynamodb, table, key_id, limit=4, reserve=0, clock=clock)
+    for now in (1000.0, 1000.6, 1001.2, 1001.8):  # one per slice
+        clock.now = now
+        gate.acquire()
+    clock.now = 1001.9
+    with pytest.raises(RateLimitedError) as refused:
+        gate.acquire()
+    # The first slice, [1000.0, 1000.5), stops counting at 1002.5.
+    assert 0.6 - 1e-9 <= refused.value.retry_after <= 0.6 + MAX_JITTER_SECONDS + 1e-9
+
+    clock.now = 1002.5
+    gate.acquire()  # one place freed, one taken
+    with pytest.raises(RateLimitedError):
+        gate.acquire()
+    assert slices_of(dynamodb, table, key_id) == {2000: 1, 2001: 1, 2002: 1, 2003: 1, 2005: 1}
+
+
+def test_status_checks_leave_the_reserve_to_starts_and_downloads(dynamodb: Any, table: str) -> None:
+    gate = DynamoRateGate(
+        dynamodb, table, fresh_key_id(), limit=6, reserve=2, clock=FakeClock(1000.0)
+    )
+    for _ in range(4):
+        gate.acquire(Priority.ROUTINE)
+    with pytest.raises(RateLimitedError) as refused:
+        gate.acquire(Priority.ROUTINE)
+    assert "4 requests per 2 s" in str(refused.value)
+
+    gate.acquire(Priority.URGENT)
+    gate.acquire()  # urgent by default
+    with pytest.raises(RateLimitedError):
+        gate.acquire(Priority.URGENT)
 
 
 def test_refusals_spread_their_waiters(dynamodb: Any, table: str) -> None:
     clock = FakeClock(2000.0)
-    gate = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=1, clock=clock)
+    gate = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=1, reserve=0, clock=clock)
     gate.acquire()
 
     waits = set()
@@ -135,31 +178,29 @@ def test_refusals_spread_their_waiters(dynamodb: Any, table: str) -> None:
             gate.acquire()
         waits.add(refused.value.retry_after)
 
-    assert all(2.0 <= wait <= 2.0 + MAX_JITTER_SECONDS for wait in waits)
+    assert all(2.5 <= wait <= 2.5 + MAX_JITTER_SECONDS for wait in waits)
     assert len(waits) > 1
 
 
-def test_counters_expire_a_minute_after_their_window(dynamodb: Any, table: str) -> None:
+def test_the_item_expires_a_minute_after_its_last_admission(dynamodb: Any, table: str) -> None:
     clock = FakeClock(1000.3)
     key_id = fresh_key_id()
     DynamoRateGate(dynamodb, table, key_id, clock=clock).acquire()
-    clock.now = 1003.5  # window [1002, 1004)
+    assert item_of(dynamodb, table, key_id)["expiration"] == {"N": "1061"}
+    clock.now = 1003.5
     DynamoRateGate(dynamodb, table, key_id, clock=clock).acquire()
-    odd = DynamoRateGate(dynamodb, table, key_id, window_seconds=1.5, clock=FakeClock(3000.2))
-    odd.acquire()  # window 2000: [3000, 3001.5)
 
-    counters = items_of(dynamodb, table, key_id)
+    item = item_of(dynamodb, table, key_id)
 
-    assert counters[500]["expiration"] == {"N": "1062"}
-    assert counters[501]["expiration"] == {"N": "1064"}
-    assert int(counters[2000]["expiration"]["N"]) == math.ceil(3001.5) + 60
-    assert counters[500]["id"] == {"S": f"lemlist-rate#{key_id}#500"}
+    assert item["expiration"] == {"N": "1064"}
+    assert item["id"] == {"S": f"lemlist-rate#{key_id}"}
+    assert item["version"] == {"N": "2"}
 
 
 def test_keys_do_not_share_a_budget(dynamodb: Any, table: str) -> None:
     clock = FakeClock(1000.0)
-    first = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=3, clock=clock)
-    second = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=3, clock=clock)
+    first = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=3, reserve=0, clock=clock)
+    second = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=3, reserve=0, clock=clock)
 
     for _ in range(3):
         first.acquire()
@@ -174,7 +215,9 @@ def test_keys_do_not_share_a_budget(dynamodb: Any, table: str) -> None:
 def test_gates_on_one_key_share_its_budget(dynamodb: Any, table: str) -> None:
     clock = FakeClock(1000.0)
     key_id = fresh_key_id()
-    workers = [DynamoRateGate(dynamodb, table, key_id, limit=4, clock=clock) for _ in range(4)]
+    workers = [
+        DynamoRateGate(dynamodb, table, key_id, limit=4, reserve=0, clock=clock) for _ in range(4)
+    ]
 
     for worker in workers:
         worker.acquire()
@@ -184,7 +227,9 @@ def test_gates_on_one_key_share_its_budget(dynamodb: Any, table: str) -> None:
 
 
 def test_the_key_is_never_stored(dynamodb: Any, table: str) -> None:
-    gate = DynamoRateGate(dynamodb, table, key_id_for(API_KEY), limit=2, clock=FakeClock(500.0))
+    gate = DynamoRateGate(
+        dynamodb, table, key_id_for(API_KEY), limit=2, reserve=0, clock=FakeClock(500.0)
+    )
     gate.acquire()
     gate.acquire()
     with pytest.raises(RateLimitedError) as refused:
@@ -199,14 +244,16 @@ def test_the_key_is_never_stored(dynamodb: Any, table: str) -> None:
 # -- many workers at once, real clock --------------------------------------------------------
 
 
-def test_concurrent_workers_never_exceed_the_limit_in_a_window(dynamodb: Any, table: str) -> None:
+def test_concurrent_workers_never_exceed_the_limit_in_any_sliding_window(
+    dynamodb: Any, table: str
+) -> None:
     # A short window keeps the test quick; the arithmetic is the same as with 2 s.
     limit, window, threads, each = 10, 0.5, 8, 10
     key_id = fresh_key_id()
     # One client shared by every thread, as boto3 allows; each conditional write is atomic in
     # DynamoDB Local as in AWS (and in moto through local_stack's serialisation).
     shared = dynamodb
-    admissions: Counter[int] = Counter()
+    admissions: list[float] = []  # the gate's clock reading of each admission
     refusals = 0
     lock = threading.Lock()
     failures: list[BaseException] = []
@@ -222,7 +269,7 @@ def test_concurrent_workers_never_exceed_the_limit_in_a_window(dynamodb: Any, ta
 
         # One gate per thread, as one per Lambda invocation.
         gate = DynamoRateGate(
-            shared, table, key_id, limit=limit, window_seconds=window, clock=clock
+            shared, table, key_id, limit=limit, reserve=0, window_seconds=window, clock=clock
         )
         try:
             done = 0
@@ -235,7 +282,7 @@ def test_concurrent_workers_never_exceed_the_limit_in_a_window(dynamodb: Any, ta
                     time.sleep(exc.retry_after or 0)
                     continue
                 with lock:
-                    admissions[math.floor(last_reading / window)] += 1
+                    admissions.append(last_reading)
                 done += 1
         except BaseException as exc:  # surfaced by the assertion below
             failures.append(exc)
@@ -247,13 +294,15 @@ def test_concurrent_workers_never_exceed_the_limit_in_a_window(dynamodb: Any, ta
         thread.join(timeout=30)
 
     assert not failures
-    assert sum(admissions.values()) == threads * each
-    assert max(admissions.values()) <= limit
-    assert len(admissions) >= threads * each // limit
+    assert len(admissions) == threads * each
+    # Whatever 0.5 s one looks at, it holds at most `limit` admissions.
+    ordered = sorted(admissions)
+    busiest = max(sum(1 for other in ordered if t - window < other <= t) for t in ordered)
+    assert busiest <= limit
+    assert ordered[-1] - ordered[0] >= window * (threads * each // limit - 1)
     assert refusals > 0
-    # The counters in DynamoDB agree with what the workers saw admitted.
-    counters = items_of(dynamodb, table, key_id)
-    assert {index: admitted(item) for index, item in counters.items()} == dict(admissions)
+    # Every admission was one write of the key's item.
+    assert item_of(dynamodb, table, key_id)["version"] == {"N": str(threads * each)}
 
 
 # -- DynamoDB failing ------------------------------------------------------------------------
@@ -279,7 +328,7 @@ def test_dynamodb_throttling_or_failing_is_transient_never_an_admission(
     stubbed_dynamodb: tuple[Any, Stubber], code: str, status: int
 ) -> None:
     client, stubber = stubbed_dynamodb
-    stubber.add_client_error("update_item", service_error_code=code, http_status_code=status)
+    stubber.add_client_error("get_item", service_error_code=code, http_status_code=status)
     gate = DynamoRateGate(client, "any-table", fresh_key_id(), clock=FakeClock(1000.0))
 
     with pytest.raises(AwsTransientError, match=code):
@@ -290,7 +339,7 @@ def test_dynamodb_throttling_or_failing_is_transient_never_an_admission(
 def test_other_dynamodb_errors_propagate(stubbed_dynamodb: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed_dynamodb
     stubber.add_client_error(
-        "update_item", service_error_code="ResourceNotFoundException", http_status_code=400
+        "get_item", service_error_code="ResourceNotFoundException", http_status_code=400
     )
     gate = DynamoRateGate(client, "missing-table", fresh_key_id(), clock=FakeClock(1000.0))
 

@@ -44,6 +44,7 @@ from lemlist_export.lemlist.answers import (
     status_not_found,
 )
 from lemlist_export.lemlist.download import DownloadStream
+from lemlist_export.lemlist.rate_gate import Priority
 from lemlist_export.lemlist.status import ExportStatus
 
 T = TypeVar("T")
@@ -59,14 +60,14 @@ class RateGate(Protocol):
 
     lemlist allows 20 requests per 2 s per API key across all routes. A gate shared by every
     worker using one key keeps them under it; the default admits everything and relies on
-    lemlist's 429 + Retry-After.
+    lemlist's 429 + Retry-After. Status checks ask as ROUTINE, everything else as URGENT.
     """
 
-    def acquire(self) -> None: ...
+    def acquire(self, priority: Priority = Priority.URGENT) -> None: ...
 
 
 class _OpenGate:
-    def acquire(self) -> None:
+    def acquire(self, priority: Priority = Priority.URGENT) -> None:
         return None
 
 
@@ -139,7 +140,12 @@ class LemlistClient:
 
     def get_export_status(self, campaign_id: str, export_id: str) -> ExportStatus:
         path = f"/campaigns/{_segment(campaign_id)}/export/{_segment(export_id)}/status"
-        body = self._get_json(path, not_found=status_not_found(export_id), idempotent=True)
+        body = self._get_json(
+            path,
+            not_found=status_not_found(export_id),
+            idempotent=True,
+            priority=Priority.ROUTINE,
+        )
         return ExportStatus.from_answer(body, campaign_id=campaign_id)
 
     def list_campaigns(
@@ -203,7 +209,12 @@ class LemlistClient:
     # -- plumbing ----------------------------------------------------------------------
 
     def _get_json(
-        self, path: str, *, not_found: Callable[[str], LemlistError], idempotent: bool
+        self,
+        path: str,
+        *,
+        not_found: Callable[[str], LemlistError],
+        idempotent: bool,
+        priority: Priority = Priority.URGENT,
     ) -> Any:
         url = self._urls.judge(self._base_url + path, "A lemlist API URL")
         if url.origin != self._origin:
@@ -211,7 +222,7 @@ class LemlistClient:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_header}
 
         def once() -> Any:
-            self._gate.acquire()
+            self._gate.acquire(priority)
             response = self._send("GET", url, headers, stream=False)
             if response.status == 200:
                 return _json_body(response.data, path)

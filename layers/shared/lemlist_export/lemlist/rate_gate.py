@@ -1,15 +1,20 @@
 """One lemlist rate budget per API key, shared through DynamoDB by every Lambda using the key.
 
-lemlist allows 20 requests per 2 s per API key, on all routes together. Hundreds of exports
-can run at once, each calling lemlist from its own invocation, so no process can count alone:
-each request first takes a slot in a DynamoDB counter with one atomic, conditional UpdateItem.
+lemlist allows 20 requests per sliding 2 s per API key, on all routes together. Hundreds of
+exports can run at once, each calling lemlist from its own invocation, so no process can count
+alone: the admissions live in one DynamoDB item per key, as counts per time slice (a quarter of
+the window). A request is admitted when the slices of the last 2 s (plus the current one, so
+a little more than 2 s) hold fewer than the limit; the admission is written with a conditional
+update on the item's version (optimistic concurrency), so two invocations reading the same
+counts cannot both take the last place: the second write fails, and that invocation reads
+again. Every admission therefore counted every admission committed before it, whatever the
+clocks of the invocations say.
 
-Fixed windows: window `i` covers [i * 2 s, (i + 1) * 2 s) of the wall clock, one item each.
-The default is 10 per window, not 20: requests at the end of one window and at the start of the
-next are less than 2 s apart, so 20 per window could put 40 into lemlist's sliding 2 s, while
-any 2 s span touches at most two windows, so 10 per window never exceeds 20 in any 2 s.
-Should lemlist still answer 429 (a clock far off, a burst delayed in flight), the client
-treats it as it treats the gate's own refusal.
+The default limit is 18 of lemlist's 20, a margin for clocks that disagree and for requests
+still in flight. Priorities: routine status checks may use the limit minus a reserve;
+starts, downloads and campaign listings may use all of it, so a burst of status checks never
+holds back a download or a start. Should lemlist still answer 429, the client treats it as it
+treats the gate's own refusal.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -30,14 +36,23 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-DEFAULT_LIMIT = 10
+DEFAULT_LIMIT = 18
 DEFAULT_WINDOW_SECONDS = 2.0
-# Waiters refused in one window spread over this much of the next instead of all arriving
-# at its first millisecond and being refused together again.
+# Places of the limit that routine status checks leave to starts and downloads.
+DEFAULT_RESERVE = 4
+SLICES_PER_WINDOW = 4
+# Waiters refused together spread over this much time instead of all coming back at once.
 MAX_JITTER_SECONDS = 0.25
-# Counters outlive their window by a minute, then DynamoDB's TTL deletes them.
+# Two invocations writing at the same instant: the loser reads again, this many times.
+MAX_CONFLICTS = 8
+# The item outlives its last admission by a minute, then DynamoDB's TTL deletes it.
 EXPIRES_AFTER_SECONDS = 60
 _ITEM_PREFIX = "lemlist-rate"
+
+
+class Priority(Enum):
+    URGENT = "urgent"  # starts, downloads, campaign listings: the whole limit
+    ROUTINE = "routine"  # status checks: the limit minus the reserve
 
 
 def key_id_for(api_key: str) -> str:
@@ -46,10 +61,11 @@ def key_id_for(api_key: str) -> str:
 
 
 class DynamoRateGate:
-    """lemlist_client.RateGate admitting at most `limit` requests per fixed window per key.
+    """lemlist_client.RateGate admitting at most `limit` requests per sliding window per key.
 
-    The table is the one Powertools idempotency uses (`id` key, `expiration` TTL): counters
-    are named `lemlist-rate#<key id>#<window index>`, which no idempotency key looks like.
+    The table is the one Powertools idempotency uses (`id` key, `expiration` TTL): the item is
+    named `lemlist-rate#<key id>`, which no idempotency key looks like. It holds `slices`
+    (slice index -> admissions, the recent ones only) and `version`.
     """
 
     def __init__(
@@ -59,6 +75,7 @@ class DynamoRateGate:
         key_id: str,
         *,
         limit: int = DEFAULT_LIMIT,
+        reserve: int = DEFAULT_RESERVE,
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -66,46 +83,106 @@ class DynamoRateGate:
             raise ValueError("limit must be at least 1")
         if window_seconds <= 0:
             raise ValueError("window_seconds must be positive")
+        if not 0 <= reserve < limit:
+            raise ValueError("reserve must be at least 0 and less than the limit")
         self._db = dynamodb
         self._table = table
-        self._key_id = key_id
+        self._key = {"id": {"S": f"{_ITEM_PREFIX}#{key_id}"}}
         self._limit = limit
+        self._reserve = reserve
         self._window = window_seconds
+        self._slice = window_seconds / SLICES_PER_WINDOW
         self._clock = clock
 
     def __repr__(self) -> str:
         return (
-            f"DynamoRateGate(table={self._table!r}, key_id={self._key_id!r}, "
-            f"limit={self._limit}, window_seconds={self._window:g})"
+            f"DynamoRateGate(table={self._table!r}, limit={self._limit}, "
+            f"reserve={self._reserve}, window_seconds={self._window:g})"
         )
 
-    def acquire(self) -> None:
-        """Take one slot in the current window, or raise RateLimitedError saying when the next
-        window opens. AWS throttling or failures raise AwsTransientError: a gate that cannot
+    def acquire(self, priority: Priority = Priority.URGENT) -> None:
+        """Take one place in the key's sliding window, or raise RateLimitedError saying when
+        one frees. AWS throttling or failures raise AwsTransientError: a gate that cannot
         count must not admit."""
-        now = self._clock()
-        index = math.floor(now / self._window)
-        window_end = (index + 1) * self._window
+        allowed = self._limit - (self._reserve if priority is Priority.ROUTINE else 0)
+        for _ in range(MAX_CONFLICTS):
+            now = self._clock()
+            current = math.floor(now / self._slice)
+            slices, version = self._read()
+            # The window [now - window, now] lies within these slices (the oldest partly).
+            recent = {i: n for i, n in slices.items() if i >= current - SLICES_PER_WINDOW}
+            if sum(recent.values()) >= allowed:
+                raise self._refusal(recent, allowed, now)
+            # Kept a window longer than counted: an invocation whose clock is behind still
+            # finds the slices its own window covers.
+            kept = {i: n for i, n in slices.items() if i >= current - 2 * SLICES_PER_WINDOW}
+            kept[current] = kept.get(current, 0) + 1
+            if self._write(kept, version, now):
+                return
+        # Lost every race: as busy as a full window; come back when a slice turns.
+        raise RateLimitedError(
+            "The shared lemlist rate limit for this API key is contended",
+            retry_after=self._slice + random.uniform(0.0, MAX_JITTER_SECONDS),  # noqa: S311
+        )
+
+    def _read(self) -> tuple[dict[int, int], int]:
+        with transient_aws_errors("DynamoDB GetItem (lemlist rate gate)"):
+            item = self._db.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get(
+                "Item", {}
+            )
+        slices = {
+            int(index): int(count["N"])
+            for index, count in item.get("slices", {}).get("M", {}).items()
+            if "N" in count
+        }
+        return slices, int(item.get("version", {}).get("N", "0"))
+
+    def _write(self, slices: dict[int, int], version: int, now: float) -> bool:
+        """Store the admission unless another one was stored since the read (False)."""
         try:
             with transient_aws_errors("DynamoDB UpdateItem (lemlist rate gate)"):
                 self._db.update_item(
                     TableName=self._table,
-                    Key={"id": {"S": f"{_ITEM_PREFIX}#{self._key_id}#{index}"}},
-                    UpdateExpression="ADD #admitted :one SET #expiration = :expiration",
-                    ConditionExpression="attribute_not_exists(#admitted) OR #admitted < :limit",
-                    ExpressionAttributeNames={"#admitted": "admitted", "#expiration": "expiration"},
+                    Key=self._key,
+                    UpdateExpression=(
+                        "SET #slices = :slices, #version = :next, #expiration = :expiration"
+                    ),
+                    ConditionExpression=(
+                        "attribute_not_exists(#version) OR #version = :read"
+                        if version == 0
+                        else "#version = :read"
+                    ),
+                    ExpressionAttributeNames={
+                        "#slices": "slices",
+                        "#version": "version",
+                        "#expiration": "expiration",
+                    },
                     ExpressionAttributeValues={
-                        ":one": {"N": "1"},
-                        ":limit": {"N": str(self._limit)},
-                        ":expiration": {"N": str(math.ceil(window_end) + EXPIRES_AFTER_SECONDS)},
+                        ":slices": {"M": {str(i): {"N": str(n)} for i, n in slices.items()}},
+                        ":read": {"N": str(version)},
+                        ":next": {"N": str(version + 1)},
+                        ":expiration": {"N": str(math.ceil(now) + EXPIRES_AFTER_SECONDS)},
                     },
                 )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            jitter = random.uniform(0.0, MAX_JITTER_SECONDS)  # noqa: S311 (spreading, not secrecy)
-            raise RateLimitedError(
-                f"The shared lemlist rate limit for this API key is reached "
-                f"({self._limit} requests per {self._window:g} s)",
-                retry_after=max(0.0, window_end - now) + jitter,
-            ) from None
+            return False
+        return True
+
+    def _refusal(self, recent: dict[int, int], allowed: int, now: float) -> RateLimitedError:
+        """When enough of the oldest slices have left the window for one more request."""
+        total = sum(recent.values())
+        free_at = now + self._slice
+        for index in sorted(recent):
+            total -= recent[index]
+            # Slice `index` stops counting once the current slice is index + SLICES + 1.
+            free_at = (index + SLICES_PER_WINDOW + 1) * self._slice
+            if total < allowed:
+                break
+        jitter = random.uniform(0.0, MAX_JITTER_SECONDS)  # noqa: S311 (spreading, not secrecy)
+        return RateLimitedError(
+            f"The shared lemlist rate limit for this API key is reached "
+            f"({allowed} requests per {self._window:g} s)",
+            retry_after=max(0.0, free_at - now) + jitter,
+        )

@@ -14,7 +14,7 @@ from botocore.config import Config
 from lemlist_export.core.errors import ExportError, RateLimitedError
 from lemlist_export.core.observability import metrics
 from lemlist_export.lemlist.client import ClientSettings, LemlistClient
-from lemlist_export.lemlist.rate_gate import DynamoRateGate, key_id_for
+from lemlist_export.lemlist.rate_gate import DEFAULT_RESERVE, DynamoRateGate, key_id_for
 from lemlist_export.notify.notifier import Notifier
 from lemlist_export.notify.targets import NotificationTargets
 from lemlist_export.notify.webhook_post import WebhookPoster
@@ -97,7 +97,9 @@ def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> 
 def _lemlist(
     api_key: str, client_settings: ClientSettings, table: str, per_window: int
 ) -> LemlistClient:
-    gate = DynamoRateGate(dynamodb(), table, key_id_for(api_key), limit=per_window)
+    # Routine status checks leave a few places of the window to starts and downloads.
+    reserve = min(DEFAULT_RESERVE, per_window // 4)
+    gate = DynamoRateGate(dynamodb(), table, key_id_for(api_key), limit=per_window, reserve=reserve)
     return LemlistClient(api_key, client_settings, gate=gate, on_rate_limited=count_rate_limited)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from lemlist_export.core.errors import ConfigurationError
 from lemlist_export.core.url_judge import UrlJudge
 from lemlist_export.lemlist.client import DEFAULT_API_URL
+from lemlist_export.lemlist.rate_gate import DEFAULT_LIMIT
 from lemlist_export.storage.s3_upload import DEFAULT_PART_SIZE, MIB
 from lemlist_export.workflow.wait_policy import WaitPolicy
 
@@ -86,8 +87,8 @@ def lemlist_read_timeout(environ: Mapping[str, str] = os.environ) -> float:
 
 
 def requests_per_window(environ: Mapping[str, str] = os.environ) -> int:
-    """lemlist requests one API key may make per 2-second window, across the whole stack."""
-    return max(1, integer("LEMLIST_REQUESTS_PER_WINDOW", 8, environ))
+    """lemlist requests one API key may make in any 2 seconds, across the whole stack."""
+    return max(1, integer("LEMLIST_REQUESTS_PER_WINDOW", DEFAULT_LIMIT, environ))
 
 
 def download_url_expiry(environ: Mapping[str, str] = os.environ) -> int:

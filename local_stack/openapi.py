@@ -26,7 +26,7 @@ def openapi_document() -> str:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    return str(module.app.get_openapi_json_schema(**module.OPENAPI)) + "\n"
+    return str(module.app.get_openapi_json_schema(**module.openapi_settings())) + "\n"
 
 
 def write_document(path: Path = DOCUMENT) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.observability import logger, metrics, tag_export, traced
 from lemlist_export.records.record import DELIVERED, ExportRecord
 from lemlist_export.wiring import runtime, settings
 from lemlist_export.workflow.announce import announce_refused_start
@@ -40,7 +40,7 @@ class Ending:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="AnnounceAttempts", unit=MetricUnit.Count, value=1)

@@ -7,14 +7,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export.core.clock import utc_now
-from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.observability import logger, metrics, tag_export, traced
 from lemlist_export.wiring import runtime
 from lemlist_export.workflow.check import check_export
 from lemlist_export.workflow.contract import CheckSlot, CheckTaskInput, check_answer, check_request
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: CheckTaskInput, context: LambdaContext) -> CheckSlot:
     request = check_request(event)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.observability import logger, metrics, tag_export, traced
 from lemlist_export.wiring import runtime, settings
 from lemlist_export.workflow.contract import CopySlot, CopyTaskInput, copy_answer, copy_request
 from lemlist_export.workflow.copy import Destination, copy_export
@@ -16,7 +16,7 @@ DOWNLOAD_RATE_LIMIT_WAIT = 10.0
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: CopyTaskInput, context: LambdaContext) -> CopySlot:
     request = copy_request(event)

@@ -13,28 +13,19 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export.core.errors import ExportError
-from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.observability import logger, metrics, tag_export, traced
 from lemlist_export.http_api.errors import campaign_id_hint, http_error, validation_message
 from lemlist_export.http_api.gate import as_json, refuse_before_routing
 from lemlist_export.http_api.models import (
@@ -46,11 +37,12 @@ from lemlist_export.http_api.models import (
     RetryStarted,
     StartExportBody,
 )
-from lemlist_export.http_api.retry import retry_for_api
 from lemlist_export.http_api.start import start_for_api
 from lemlist_export.http_api.views import presigned_download, public_view
-from lemlist_export.notify.callbacks import CallbackPolicy
 from lemlist_export.wiring import runtime, settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
 
@@ -64,29 +56,72 @@ def _errors(descriptions: dict[int, str]) -> dict[int, OpenAPIResponse]:
 
 
 app = APIGatewayHttpResolver(enable_validation=True)
-# docs/openapi.json is generated from the routes with these (`make openapi`).
-OPENAPI = {
-    "title": "lemlist-stats-export API",
-    "version": "1.0.0",
-    "description": (
-        "Start lemlist campaign-statistics exports that land in your S3 bucket, and follow "
-        "them. Every route takes `Authorization: Bearer <token>`."
-    ),
-    "security_schemes": {"bearerAuth": HTTPBearer(bearerFormat="token from Secrets Manager")},
-    "security": [{"bearerAuth": []}],
-}
-idempotency = IdempotencyConfig(
-    event_key_jmespath="idempotencyKey",
-    payload_validation_jmespath="[campaignId, callbackUrl]",
-    expires_after_seconds=24 * 3600,
-)
+
+
+def openapi_settings() -> dict[str, Any]:
+    """What docs/openapi.json is generated with, besides the routes (`make openapi`). Its
+    models (Powertools' OpenAPI classes, pydantic) are a document's, never a request's: they
+    are imported here, not at every cold start."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {
+        "title": "lemlist-stats-export API",
+        "version": "1.0.0",
+        "description": (
+            "Start lemlist campaign-statistics exports that land in your S3 bucket, and follow "
+            "them. Every route takes `Authorization: Bearer <token>`."
+        ),
+        "security_schemes": {"bearerAuth": HTTPBearer(bearerFormat="token from Secrets Manager")},
+        "security": [{"bearerAuth": []}],
+    }
+
+
 # Powertools names a key after the decorated function's module and name: pinned to the name it
 # had when keys were first written, so that moving or renaming the code never makes a replay
 # (Zapier retries for hours, across deploys) look new and start a second export.
 IDEMPOTENCY_KEY_PREFIX = (
     f"{os.environ.get('AWS_LAMBDA_FUNCTION_NAME', 'test-func')}.app._start_once"
 )
-persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("COORDINATION_TABLE", ""))
+# Replays (`idempotency`, `persistence`, `_start_once`) are built by the first request with an
+# Idempotency-Key: Powertools' idempotency modules and their DynamoDB client would cost every
+# cold start, and most requests (the GETs, a start without a key) never use them.
+_replays: dict[str, Any] = {}
+
+
+def _replay_machinery() -> dict[str, Any]:
+    if not _replays:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        idempotency = IdempotencyConfig(
+            event_key_jmespath="idempotencyKey",
+            payload_validation_jmespath="[campaignId, callbackUrl]",
+            expires_after_seconds=24 * 3600,
+        )
+        persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("COORDINATION_TABLE", ""))
+
+        @idempotent_function(
+            data_keyword_argument="request",
+            persistence_store=persistence,
+            config=idempotency,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )
+        def _start_once(request: dict[str, Any]) -> dict[str, Any]:
+            """`start_for_api`, its outcome remembered 24 h under the Idempotency-Key."""
+            return _start(request)
+
+        _replays.update(idempotency=idempotency, persistence=persistence, _start_once=_start_once)
+    return _replays
+
+
+def __getattr__(name: str) -> Any:
+    """`idempotency`, `persistence` and `_start_once`, built on first use."""
+    if name in ("idempotency", "persistence", "_start_once"):
+        return _replay_machinery()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @app.post(
@@ -122,12 +157,14 @@ def create_export(
 ) -> Response[ExportStarted]:
     request = body.model_dump()
     if body.callbackUrl is not None:
+        from lemlist_export.notify.callbacks import CallbackPolicy
+
         policy = CallbackPolicy.from_setting(os.environ.get("CALLBACK_HOSTS"), settings.url_judge())
         request["callbackUrl"] = policy.accept(body.callbackUrl)
     if idempotency_key is None:
         outcome = _start(request)
     else:
-        outcome = _start_once(request={**request, "idempotencyKey": idempotency_key})
+        outcome = _start_replayable({**request, "idempotencyKey": idempotency_key})
     if outcome["status"] != 202:
         raise StartOutcome(outcome["status"], outcome["body"])
     return Response(status_code=202, content_type="application/json", body=outcome["body"])
@@ -142,15 +179,35 @@ class StartOutcome(Exception):
         self.body = body
 
 
-@idempotent_function(
-    data_keyword_argument="request",
-    persistence_store=persistence,
-    config=idempotency,
-    key_prefix=IDEMPOTENCY_KEY_PREFIX,
-)
-def _start_once(request: dict[str, Any]) -> dict[str, Any]:
-    """`start_for_api`, its outcome remembered 24 h under the Idempotency-Key."""
-    return _start(request)
+class ReplayRefused(Exception):
+    """An Idempotency-Key that cannot be replayed (reused with another body, or in flight)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _start_replayable(request: dict[str, Any]) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    replays = _replay_machinery()
+    config: IdempotencyConfig = replays["idempotency"]
+    config.register_lambda_context(app.lambda_context)
+    start_once: Callable[..., dict[str, Any]] = replays["_start_once"]
+    try:
+        return start_once(request=request)
+    except IdempotencyValidationError:
+        raise ReplayRefused(
+            422, "This Idempotency-Key was already used with a different body"
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise ReplayRefused(
+            409, "A request with this Idempotency-Key is still running; retry shortly"
+        ) from None
 
 
 def _start(request: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +287,9 @@ def list_exports(
 def retry_export(
     exportId: Annotated[str, Path(pattern=LEMLIST_ID)],
 ) -> Response[RetryStarted]:
+    # Retries are rare: their modules are imported by the first one, not by every cold start.
+    from lemlist_export.http_api.retry import retry_for_api
+
     with campaign_id_hint(exportId):
         body: Any = retry_for_api(exportId, _status_url)
     return Response(status_code=202, content_type="application/json", body=body)
@@ -242,14 +302,9 @@ def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
     return _error(status, message)
 
 
-@app.exception_handler(IdempotencyValidationError)
-def key_reused(exc: IdempotencyValidationError) -> Response[dict[str, Any]]:
-    return _error(422, "This Idempotency-Key was already used with a different body")
-
-
-@app.exception_handler(IdempotencyAlreadyInProgressError)
-def key_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[dict[str, Any]]:
-    return _error(409, "A request with this Idempotency-Key is still running; retry shortly")
+@app.exception_handler(ReplayRefused)
+def replay_refused(exc: ReplayRefused) -> Response[dict[str, Any]]:
+    return _error(exc.status, exc.message)
 
 
 @app.exception_handler(StartOutcome)
@@ -298,12 +353,11 @@ def _status_url(export_id: str) -> str:
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     refused = refuse_before_routing(event)
     if refused is not None:
         return refused
-    idempotency.register_lambda_context(context)
     return app.resolve(as_json(event), context)

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lemlist_export.core.clock import utc_now
 from lemlist_export.core.errors import ExportError, ExportNotFoundError
-from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.observability import logger, metrics, tag_export, traced
 from lemlist_export.core.redaction import register_secret
 from lemlist_export.http_api.gate import credentials_unavailable, json_response
 from lemlist_export.records.requests import new_request
@@ -47,7 +47,7 @@ from lemlist_export.workflow.redrive import RetryAsker, RetryRefusedError, redri
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="SlackCommands", unit=MetricUnit.Count, value=1)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export.core.clock import utc_now
-from lemlist_export.core.observability import logger, metrics, tag_export, tracer
+from lemlist_export.core.observability import logger, metrics, tag_export, traced
 from lemlist_export.notify.notifier import reply_in_slack
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.slack.messages import started_message
@@ -20,7 +20,7 @@ from lemlist_export.workflow.start import start_export
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: StartTaskInput, context: LambdaContext) -> StartSlot:
     request = start_request(event)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export.core.clock import iso, parse_iso, utc_now
-from lemlist_export.core.observability import logger, metrics, tracer
+from lemlist_export.core.observability import logger, metrics, traced
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.store import ExportStore
 from lemlist_export.wiring import runtime, settings
@@ -71,7 +71,7 @@ def _not_judged(record: ExportRecord, exc: Exception) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     store = runtime.store()

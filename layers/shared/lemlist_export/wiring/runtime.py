@@ -1,5 +1,10 @@
 """What a Lambda container builds once and reuses across invocations: AWS clients, the
-lemlist client (rebuilt when the key in Secrets Manager changes), the store, the notifier."""
+lemlist client (rebuilt when the key in Secrets Manager changes), the store, the notifier.
+
+The lemlist client and the notifications are imported by the first call that builds them:
+a function that never asks lemlist or announces (most of the API's requests) never pays for
+their modules at its cold start (benchmarks/cold_start.py).
+"""
 
 from __future__ import annotations
 
@@ -13,22 +18,20 @@ from botocore.config import Config
 
 from lemlist_export.core.errors import ExportError, RateLimitedError
 from lemlist_export.core.observability import metrics
-from lemlist_export.lemlist.client import ClientSettings, LemlistClient
-from lemlist_export.lemlist.rate_gate import DEFAULT_RESERVE, DynamoRateGate, key_id_for
-from lemlist_export.notify.notifier import Notifier
-from lemlist_export.notify.targets import NotificationTargets
-from lemlist_export.notify.webhook_post import WebhookPoster
-from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.requests import RequestStore
 from lemlist_export.records.store import ExportStore
 from lemlist_export.wiring import secrets, settings
-from lemlist_export.workflow.announce import announce_export
-from lemlist_export.workflow.failure_reasons import Failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
+
+    from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+    from lemlist_export.notify.notifier import Notifier
+    from lemlist_export.notify.webhook_post import WebhookPoster
+    from lemlist_export.records.record import ExportRecord
+    from lemlist_export.workflow.failure_reasons import Failure
 
 # Explicit timeouts: botocore's defaults (60 s connect, 60 s read) outlast our Lambdas.
 _AWS_CONFIG = Config(
@@ -78,6 +81,8 @@ def _store(table: str, quick: bool) -> ExportStore:
 def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> LemlistClient:
     """A client for the configured API, paced by the stack-wide rate gate; the key is
     re-read through the 5-minute cache."""
+    from lemlist_export.lemlist.client import ClientSettings
+
     client_settings = ClientSettings(
         base_url=settings.lemlist_api_url(),
         read_timeout=settings.lemlist_read_timeout(),
@@ -97,6 +102,9 @@ def lemlist(*, max_rate_limit_wait: float = 0.0, transient_retries: int = 0) -> 
 def _lemlist(
     api_key: str, client_settings: ClientSettings, table: str, per_window: int
 ) -> LemlistClient:
+    from lemlist_export.lemlist.client import LemlistClient
+    from lemlist_export.lemlist.rate_gate import DEFAULT_RESERVE, DynamoRateGate, key_id_for
+
     # Routine status checks leave a few places of the window to starts and downloads.
     reserve = min(DEFAULT_RESERVE, per_window // 4)
     gate = DynamoRateGate(dynamodb(), table, key_id_for(api_key), limit=per_window, reserve=reserve)
@@ -118,6 +126,9 @@ def _requests(table: str, quick: bool) -> RequestStore:
 
 
 def notifier() -> Notifier:
+    from lemlist_export.notify.notifier import Notifier
+    from lemlist_export.notify.targets import NotificationTargets
+
     region = os.environ.get("AWS_REGION")
     try:
         targets = secrets.notification_targets()
@@ -132,9 +143,13 @@ def poster() -> WebhookPoster:
 
 @cache
 def _poster() -> WebhookPoster:
+    from lemlist_export.notify.webhook_post import WebhookPoster
+
     return WebhookPoster(urls=settings.url_judge())
 
 
 def announce(export_id: str, failure: Failure | None = None) -> ExportRecord:
     """Record and announce the end of an export (see `workflow.announce.announce_export`)."""
+    from lemlist_export.workflow.announce import announce_export
+
     return announce_export(export_id, failure=failure, store=store(), notifier=notifier)

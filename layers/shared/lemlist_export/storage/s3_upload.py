@@ -1,9 +1,11 @@
 """Stream a byte source into one S3 object, verified before it becomes visible.
 
-Memory stays at about one part, whatever the file size. The object appears only after the
-whole stream was read and its size matched what lemlist announced: a single PutObject for a
-file that fits in one part, else a multipart upload completed only after verification and
-aborted on any failure (the bucket's lifecycle rule sweeps uploads a crash left behind).
+Memory stays at a few parts (PARTS_IN_FLIGHT), whatever the file size: parts are sent on a
+few threads while the next one is read, as boto3's upload_file does. The object appears only
+after the whole stream was read and its size matched what lemlist announced: a single
+PutObject for a file that fits in one part, else a multipart upload completed only after
+verification and aborted on any failure (the bucket's lifecycle rule sweeps uploads a crash
+left behind).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -35,6 +38,9 @@ MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's floor for every part but the last
 MAX_PARTS = 10_000
 DEFAULT_PART_SIZE = 8 * MIB
+# Part buffers at most, sent on as many threads while the next part is read (4 x 8 MiB: a
+# peak RSS of about 85 MiB whatever the file size; benchmarks/delivery_size.py).
+PARTS_IN_FLIGHT = 4
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,7 @@ def stream_to_s3(
     part_size: int = DEFAULT_PART_SIZE,
     max_size: int | None = None,
     before_commit: Callable[[], None] | None = None,
+    parts_in_flight: int = PARTS_IN_FLIGHT,
 ) -> StoredObject:
     """Copy `source` to `target`, hashing and counting on the way; see the module doc.
 
@@ -110,32 +117,24 @@ def stream_to_s3(
             "UploadId"
         ]
     upload = _Upload(target.bucket, target.key, upload_id)
+    sender = _PartSender(s3, upload, parts_in_flight)
     try:
-        parts: list[CompletedPartTypeDef] = []
         chunk = first
         del first
-        while chunk:
-            number = len(parts) + 1
-            with _s3_errors("UploadPart"):
-                answer = s3.upload_part(
-                    Body=_as_body(chunk),
-                    PartNumber=number,
-                    ChecksumAlgorithm="CRC32",
-                    Bucket=upload.bucket,
-                    Key=upload.key,
-                    UploadId=upload.upload_id,
-                )
-            part: CompletedPartTypeDef = {"PartNumber": number, "ETag": answer["ETag"]}
-            if answer.get("ChecksumCRC32"):
-                part["ChecksumCRC32"] = answer["ChecksumCRC32"]
-            parts.append(part)
+        number = 1
+        while True:
+            sender.send(number, chunk)
             if len(chunk) < part_size:
                 break
-            del chunk  # let the previous part go before the next one is read
-            chunk = _read_part(source, part_size)
+            # Waits while the pipe is full, and raises a part's failure before more is read.
+            chunk = _read_part(source, part_size, sender.room())
+            if not chunk:
+                break
+            number += 1
             total += len(chunk)
             digest.update(chunk)
             _check_not_over(total, expected_size, max_size)
+        parts = sender.finish()
         _check_complete(total, expected_size)
         commit()
         with _s3_errors("CompleteMultipartUpload"):
@@ -146,9 +145,76 @@ def stream_to_s3(
                 UploadId=upload.upload_id,
             )
     except BaseException:
+        # Parts still being sent end first (sent or failed), so none lands after the abort.
+        sender.stop()
         _abort(s3, upload)
         raise
+    finally:
+        sender.stop()
     return StoredObject(target.bucket, target.key, total, digest.hexdigest(), parts=len(parts))
+
+
+class _PartSender:
+    """The parts of one upload, sent on `in_flight` threads while the caller reads the next.
+
+    S3 (like boto3's own upload_file) gets its throughput from parts in flight: one at a time
+    leaves the connection idle while each part is read and S3 answers. At most `in_flight`
+    part buffers exist (while one is read, the others are being sent), each reused once its
+    part is sent: memory is the same on every part, whatever the file size.
+    """
+
+    def __init__(self, s3: S3Client, upload: _Upload, in_flight: int) -> None:
+        self._s3 = s3
+        self._upload = upload
+        self._in_flight = max(1, in_flight)
+        self._pool = ThreadPoolExecutor(max_workers=self._in_flight, thread_name_prefix="s3-part")
+        self._sending: dict[Future[CompletedPartTypeDef], bytearray] = {}
+        self._spare: list[bytearray] = []
+        self._sent: list[CompletedPartTypeDef] = []
+
+    def send(self, number: int, chunk: bytearray) -> None:
+        future = self._pool.submit(_upload_part, self._s3, self._upload, number, chunk)
+        self._sending[future] = chunk
+
+    def room(self) -> bytearray | None:
+        """Once fewer than `in_flight` parts are being sent: a sent part's buffer to reuse,
+        if one is free. Raises the failure of any part that failed."""
+        self._collect(None if len(self._sending) >= self._in_flight else 0, FIRST_COMPLETED)
+        return self._spare.pop() if self._spare else None
+
+    def finish(self) -> list[CompletedPartTypeDef]:
+        """Every part sent (else the first failure raised), in part number order."""
+        self._collect(None, ALL_COMPLETED)
+        self._spare.clear()
+        return sorted(self._sent, key=lambda part: part["PartNumber"])
+
+    def stop(self) -> None:
+        """Wait for the parts being sent (none starts anew) and end the threads."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self, timeout: float | None, return_when: str) -> None:
+        done, _ = wait(self._sending, timeout=timeout, return_when=return_when)
+        for future in done:
+            self._spare.append(self._sending.pop(future))
+            self._sent.append(future.result())
+
+
+def _upload_part(
+    s3: S3Client, upload: _Upload, number: int, chunk: bytearray
+) -> CompletedPartTypeDef:
+    with _s3_errors("UploadPart"):
+        answer = s3.upload_part(
+            Body=_as_body(chunk),
+            PartNumber=number,
+            ChecksumAlgorithm="CRC32",
+            Bucket=upload.bucket,
+            Key=upload.key,
+            UploadId=upload.upload_id,
+        )
+    part: CompletedPartTypeDef = {"PartNumber": number, "ETag": answer["ETag"]}
+    if answer.get("ChecksumCRC32"):
+        part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+    return part
 
 
 def _object_args(target: ObjectSpec) -> dict[str, Any]:
@@ -162,15 +228,23 @@ def _object_args(target: ObjectSpec) -> dict[str, Any]:
     return args
 
 
-def _read_part(source: ByteSource, size: int) -> bytearray:
-    """Up to `size` bytes; fewer only at the end of the stream. Not copied again: botocore
-    sends a bytearray as is."""
-    buffer = bytearray()
-    while len(buffer) < size:
-        chunk = source.read(min(size - len(buffer), 1 * MIB))
-        if not chunk:
-            break
-        buffer += chunk
+def _read_part(source: ByteSource, size: int, buffer: bytearray | None = None) -> bytearray:
+    """Up to `size` bytes, into `buffer` (a sent part's, reused) or a new one; fewer only at
+    the end of the stream. Not copied again: botocore sends a bytearray as is. A buffer of
+    the full size from the start: grown piece by piece, its reallocations would fragment
+    the heap and RSS would climb part after part."""
+    if buffer is None or len(buffer) != size:
+        buffer = bytearray(size)
+    filled = 0
+    with memoryview(buffer) as view:
+        while filled < size:
+            chunk = source.read(min(size - filled, 1 * MIB))
+            if not chunk:
+                break
+            view[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+    if filled < size:
+        del buffer[filled:]
     return buffer
 
 

@@ -3,9 +3,10 @@
 moto runs this project's AWS locally, but three things it does not do by itself: execute state
 machine definitions (a setting with no environment variable), run Lambda code without Docker
 (the internal `LambdaFunction._invoke_lambda`, replaced here), and apply a DynamoDB conditional
-write atomically (its handler, serialised here). Those are internal names that any moto release
-may change, so moto is pinned exactly in requirements-dev.txt and this module refuses, at
-import, any other version with a sentence saying what to do.
+write atomically (its handler, serialised here); and, for speed at scale, two costs it pays
+on every request are paid once (`cache_per_request_lookups`). Those are internal names that
+any moto release may change, so moto is pinned exactly in requirements-dev.txt and this
+module refuses, at import, any other version with a sentence saying what to do.
 """
 
 from __future__ import annotations
@@ -73,6 +74,69 @@ def serialize_dynamodb() -> None:
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
+def cache_per_request_lookups() -> None:
+    """Two costs moto pays again on every request, which hundreds of executions at once
+    (benchmarks/scale.py) turn into the local stack's bottleneck:
+
+    - the server finds the backend for a request's host under one lock for every request, by
+      listing moto's package directory and matching hundreds of URL patterns: the answer per
+      host never changes, so it is remembered;
+    - the Step Functions engine builds a new boto3 client for every Lambda task it runs: one
+      client (thread-safe, as boto3's are) serves them all, with a connection pool as large as
+      the executions that call Lambda at once.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    if getattr(DomainDispatcherApplication.get_backend_for_host, "_cached", False):
+        return
+    find_backend = DomainDispatcherApplication.get_backend_for_host
+    backends: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in backends:
+            backends[host] = find_backend(self, host)
+        return backends[host]
+
+    get_backend_for_host._cached = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto's own ignores state_credentials too: every engine client signs as "ak".
+        with lock:
+            if (region, service) not in clients:
+                clients[(region, service)] = _engine_client(region, service)
+            return clients[(region, service)]
+
+    lambda_eval_utils.boto_client_for = boto_client_for
+
+
+def _engine_client(region: str, service: str) -> Any:
+    """The client moto's boto_client_for builds, with a pool for many threads."""
+    import boto3
+    from botocore.config import Config
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    return boto3.client(  # type: ignore[call-overload]
+        aws_access_key_id="ak",
+        aws_secret_access_key="sk",
+        region_name=region,
+        service_name=service,
+        endpoint_url=f"http://localhost:{moto_server_port()}",
+        config=Config(
+            parameter_validation=False,
+            retries={"max_attempts": 0, "total_max_attempts": 1},
+            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            max_pool_connections=1000,
+        ),
+    )
+
+
 def run_lambdas_with(runner: LambdaRunner) -> None:
     """Make moto's Lambda backend call `runner` instead of starting a Docker container.
 
@@ -95,6 +159,7 @@ def start_server(port: int, wrap: Callable[[Any], Any] | None = None) -> Any:
 
     execute_state_machines()
     serialize_dynamodb()
+    cache_per_request_lookups()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     if wrap is not None:

@@ -62,8 +62,7 @@ class LocalApiServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _ApiHttpServer((host, port), Handler)
 
     @property
     def url(self) -> str:
@@ -179,6 +178,13 @@ class LocalApiServer:
                         delivered.add(arn)
             except Exception:  # noqa: S112 (a local dev loop: keep watching)
                 continue
+
+
+class _ApiHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when a client opens hundreds at
+    # once (benchmarks/scale.py posts 200 exports together), as API Gateway never would.
+    request_queue_size = 1024
 
 
 def _firing_status(error_type: str) -> int:

@@ -18,24 +18,22 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export.core.clock import utc_now
-from lemlist_export.core.observability import logger, metrics, tracer
+from lemlist_export.core.observability import logger, metrics, traced
 from lemlist_export.schedules.failures import FiringProgress, StackFacts, record_failed_firing
 from lemlist_export.schedules.plan import (
     ScheduledRun,
     campaigns_to_export,
     execution_name,
     start_delays,
+    starts_per_second,
 )
 from lemlist_export.wiring import runtime, settings
 from lemlist_export.workflow.contract import input_to_start
 from lemlist_export.workflow.launch import STARTED, start_execution_once
 
-# Half the shared lemlist budget for starts; the rest stays for status checks and downloads.
-STARTS_PER_SECOND = 2.5
-
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run = ScheduledRun.from_event(event)
@@ -60,16 +58,19 @@ def _start_exports(run: ScheduledRun, progress: FiringProgress) -> dict[str, Any
     machine = settings.required("STATE_MACHINE_ARN")
     started: list[str] = []
     already: list[str] = []
-    for campaign_id, delay in zip(
-        campaigns, start_delays(len(campaigns), STARTS_PER_SECOND), strict=True
-    ):
+    # Starts at the pace of the shared lemlist budget (docs/schedules.md, step 4), counted
+    # from now: starting hundreds of executions takes seconds of its own.
+    began = utc_now()
+    delays = start_delays(len(campaigns), starts_per_second(settings.requests_per_window()))
+    for campaign_id, delay in zip(campaigns, delays, strict=True):
         name = execution_name(run, campaign_id)
+        waited = int((utc_now() - began).total_seconds())
         # This firing may have been delivered before: ask first, so the summary says so.
         outcome = start_execution_once(
             sfn,
             machine,
             name,
-            input_to_start(campaign_id, "schedule", waits, delay),
+            input_to_start(campaign_id, "schedule", waits, max(0, delay - waited)),
             look_first=True,
         )
         (started if outcome == STARTED else already).append(campaign_id)

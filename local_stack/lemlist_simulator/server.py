@@ -30,6 +30,8 @@ class _SimHttpServer(ThreadingHTTPServer):
     # Idle keep-alive connections must not make stop() wait for their threads.
     daemon_threads = True
     block_on_close = False
+    # Many Lambda workers connect at once; socketserver's backlog of 5 would reset some.
+    request_queue_size = 1024
 
     def __init__(
         self, address: tuple[str, int], app: App, log: RequestLog, clock: SimClock, origin: Origin

@@ -32,6 +32,9 @@ class ExportPlan:
     """How exports of a campaign behave; read once when an export starts."""
 
     pending_polls: int = 2
+    # Time-based instead: the export stays pending until it is this many seconds old (of the
+    # simulator's clock), however often it is polled; pending_polls is then ignored.
+    ready_after_seconds: float | None = None
     outcome: Outcome = "done"
     # lemlist: a status lives 2 hours; then it answers 404 "Export ... not found".
     expire_after_seconds: float = 7200.0
@@ -51,6 +54,8 @@ class ExportPlan:
     def __post_init__(self) -> None:
         if self.pending_polls < 0:
             raise ValueError("pending_polls must be >= 0")
+        if self.ready_after_seconds is not None and not self.ready_after_seconds >= 0:
+            raise ValueError("ready_after_seconds must be >= 0")
         if self.outcome not in ("done", "error", "never"):
             raise ValueError(f"unknown outcome {self.outcome!r}")
         if self.download not in ("direct", "redirect", "redirect_same_origin"):
@@ -95,7 +100,8 @@ class SimExport:
         """Grows with polls but never reaches 100: lemlist's numbers are not a percentage."""
         if self.status != "pending" or self.polls == 0:
             return 0
-        steps = self.polls + 1 if self.plan.outcome == "never" else self.plan.pending_polls + 1
+        open_ended = self.plan.outcome == "never" or self.plan.ready_after_seconds is not None
+        steps = self.polls + 1 if open_ended else self.plan.pending_polls + 1
         return min(99, self.polls * 100 // steps)
 
     @property
@@ -172,7 +178,7 @@ class SimulatorState:
                 found.progress_index += 1
                 found.last_step_ms = int((now - found.progress_at) * 1000)
                 found.progress_at = now
-                if found.plan.outcome == "never" or found.polls < found.plan.pending_polls:
+                if _still_pending(found, now):
                     found.polls += 1
                 else:
                     found.status = "done" if found.plan.outcome == "done" else "error"
@@ -211,6 +217,16 @@ class SimulatorState:
         if self.clock.now() - export.started_at >= export.plan.expire_after_seconds:
             return Lookup.NO_EXPORT  # lemlist forgets a status after 2 hours
         return export
+
+
+def _still_pending(export: SimExport, now: float) -> bool:
+    """Whether this poll still finds the export pending (its plan's polls or time not up)."""
+    plan = export.plan
+    if plan.outcome == "never":
+        return True
+    if plan.ready_after_seconds is not None:
+        return now - export.started_at < plan.ready_after_seconds
+    return export.polls < plan.pending_polls
 
 
 def random_id(prefix: str) -> str:

@@ -234,6 +234,25 @@ def test_set_plan_changes_future_exports_only(
     assert status(http, sim, after).json()["status"]["status"] == "error"
 
 
+def test_a_time_based_export_is_ready_after_its_seconds_however_often_polled(
+    http: urllib3.PoolManager,
+) -> None:
+    now = [1000.0]
+    with LemlistSimulator(api_key=API_KEY, clock=lambda: now[0]) as sim:
+        sim.add_campaign(CAMPAIGN, "Timed", plan=ExportPlan(ready_after_seconds=30))
+        export_id = start(http, sim)
+        for _ in range(5):  # more polls than any pending_polls default
+            assert status(http, sim, export_id).json()["status"]["status"] == "pending"
+        now[0] += 29.9
+        assert status(http, sim, export_id).json()["status"]["status"] == "pending"
+        now[0] += 0.1
+        done = status(http, sim, export_id).json()["status"]
+        assert done["status"] == "done" and done["url"]
+        assert sim.exports[export_id].ended_at == now[0]
+    with pytest.raises(ValueError, match="ready_after_seconds"):
+        ExportPlan(ready_after_seconds=-1)
+
+
 def test_expiry_of_status_and_file(sim: LemlistSimulator, http: urllib3.PoolManager) -> None:
     sim.add_campaign("cam_Never", "Never", plan=ExportPlan(outcome="never", expire_after_seconds=1))
     never = start(http, sim, "cam_Never")

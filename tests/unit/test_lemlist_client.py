@@ -526,6 +526,35 @@ def test_429s_with_retry_after_zero_are_waited_out_a_bounded_number_of_times(sim
     assert [r.status for r in on_route(sim, "status")] == [429] * 4
 
 
+class RefusingGate:
+    """The stack's rate gate, refusing the first `refusals` requests as a busy one does."""
+
+    def __init__(self, refusals: int, retry_after: float) -> None:
+        self.left = refusals
+        self.retry_after = retry_after
+
+    def acquire(self, priority: Any = None) -> None:
+        if self.left:
+            self.left -= 1
+            raise RateLimitedError("gate full", retry_after=self.retry_after, held_back=True)
+
+
+def test_the_gates_refusals_are_waited_out_within_the_budget_however_many(sim):
+    """Under load the gate refuses often and briefly: only the wait budget bounds them (the
+    retry count is for lemlist's own 429s), and a refusal never reaches lemlist."""
+    sleep = RecordingSleep()
+    options = ClientSettings(base_url=sim.base_url, urls=LOCAL_URLS, max_rate_limit_wait=5)
+    client = LemlistClient(API_KEY, options, sleep=sleep, gate=RefusingGate(6, 0.5))
+
+    client.start_export(DEFAULT_CAMPAIGN_ID)
+
+    assert sleep.calls == [0.5] * 6
+    assert [r.status for r in on_route(sim, "start")] == [200]
+    endless = LemlistClient(API_KEY, options, sleep=sleep, gate=RefusingGate(10**6, 0.0))
+    with pytest.raises(RateLimitedError):  # refusals without a wait still end
+        endless.start_export(DEFAULT_CAMPAIGN_ID)
+
+
 def test_a_429_without_retry_after_is_not_retried_even_with_a_budget(sim):
     sim.inject("status", Fault.rate_limited(None))
     sleep = RecordingSleep()

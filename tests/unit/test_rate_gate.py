@@ -102,7 +102,9 @@ def test_admits_the_limit_then_refuses_until_those_requests_leave_the_window(
 ) -> None:
     clock = FakeClock(1000.3)  # slice 2000: [1000.0, 1000.5)
     key_id = fresh_key_id()
-    gate = DynamoRateGate(dynamodb, table, key_id, limit=10, reserve=0, clock=clock)
+    gate = DynamoRateGate(
+        dynamodb, table, key_id, limit=10, reserve=0, slices_per_window=4, clock=clock
+    )
 
     for _ in range(10):
         gate.acquire()
@@ -134,7 +136,9 @@ def test_admits_the_limit_then_refuses_until_those_requests_leave_the_window(
 def test_the_window_slides_the_oldest_slice_frees_first(dynamodb: Any, table: str) -> None:
     clock = FakeClock(1000.0)
     key_id = fresh_key_id()
-    gate = DynamoRateGate(dynamodb, table, key_id, limit=4, reserve=0, clock=clock)
+    gate = DynamoRateGate(
+        dynamodb, table, key_id, limit=4, reserve=0, slices_per_window=4, clock=clock
+    )
     for now in (1000.0, 1000.6, 1001.2, 1001.8):  # one per slice
         clock.now = now
         gate.acquire()
@@ -167,9 +171,50 @@ def test_status_checks_leave_the_reserve_to_starts_and_downloads(dynamodb: Any, 
         gate.acquire(Priority.URGENT)
 
 
+def test_the_default_slices_count_at_most_a_tenth_of_a_second_past_the_window(
+    dynamodb: Any, table: str
+) -> None:
+    clock = FakeClock(1000.0)
+    gate = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=2, reserve=0, clock=clock)
+    gate.acquire()
+    clock.now = 1000.05
+    gate.acquire()
+    with pytest.raises(RateLimitedError) as refused:
+        gate.acquire()
+    # Slice [1000.0, 1000.1) stops counting at 1002.1: the budget is limit per 2.1 s at worst.
+    assert 2.05 - 1e-9 <= refused.value.retry_after <= 2.05 + MAX_JITTER_SECONDS + 1e-9
+    clock.now = 1002.1
+    gate.acquire()
+
+
+def test_status_checks_step_aside_for_a_window_when_a_start_is_refused(
+    dynamodb: Any, table: str
+) -> None:
+    clock = FakeClock(1000.0)
+    gate = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=4, reserve=1, clock=clock)
+    for _ in range(4):
+        gate.acquire(Priority.URGENT)
+    clock.now = 1001.0
+    with pytest.raises(RateLimitedError) as start_refused:
+        gate.acquire(Priority.URGENT)
+    assert start_refused.value.held_back
+
+    clock.now = 1002.2  # the window has room again, but a start is waiting for it
+    with pytest.raises(RateLimitedError) as check_refused:
+        gate.acquire(Priority.ROUTINE)
+    assert check_refused.value.held_back
+    assert 0.8 - 1e-9 <= check_refused.value.retry_after <= 0.8 + MAX_JITTER_SECONDS + 1e-9
+    gate.acquire(Priority.URGENT)  # the start gets it
+
+    clock.now = 1003.0  # the window since the refusal has passed: checks go again
+    gate.acquire(Priority.ROUTINE)
+
+
 def test_refusals_spread_their_waiters(dynamodb: Any, table: str) -> None:
     clock = FakeClock(2000.0)
-    gate = DynamoRateGate(dynamodb, table, fresh_key_id(), limit=1, reserve=0, clock=clock)
+    gate = DynamoRateGate(
+        dynamodb, table, fresh_key_id(), limit=1, reserve=0, slices_per_window=4, clock=clock
+    )
     gate.acquire()
 
     waits = set()

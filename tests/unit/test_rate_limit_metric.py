@@ -15,6 +15,7 @@ from lemlist_export.core.errors import RateLimitedError
 from lemlist_export.core.observability import metrics
 from lemlist_export.core.url_judge import LOCAL_URLS
 from lemlist_export.lemlist.client import ClientSettings, LemlistClient
+from lemlist_export.lemlist.rate_gate import Priority
 from lemlist_export.wiring.runtime import count_rate_limited
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, Fault, LemlistSimulator
 
@@ -58,10 +59,12 @@ class RefusingOnce:
     def __init__(self) -> None:
         self.refused = False
 
-    def acquire(self) -> None:
+    def acquire(self, priority: Priority = Priority.URGENT) -> None:
         if not self.refused:
             self.refused = True
-            raise RateLimitedError("The shared lemlist rate limit is reached", retry_after=0.2)
+            raise RateLimitedError(
+                "The shared lemlist rate limit is reached", retry_after=0.2, held_back=True
+            )
 
 
 def test_the_stacks_own_pacing_is_not_a_429_from_lemlist(

@@ -19,6 +19,7 @@ from lemlist_export.schedules.plan import (
     campaigns_to_export,
     execution_name,
     start_delays,
+    starts_per_second,
 )
 from local_stack.lemlist_simulator import DEFAULT_CAMPAIGN_ID, LemlistSimulator
 
@@ -322,6 +323,13 @@ def test_no_second_starts_more_than_the_rate_allows(per_second: float) -> None:
     assert max(per_delay.values()) <= math.ceil(per_second)
     # And no second is wasted: the last start is as early as the rate permits.
     assert delays[-1] == int((500 - 1) / per_second + 1e-9)
+
+
+def test_starts_go_at_the_rate_budget_less_two_places_a_window() -> None:
+    assert starts_per_second(18) == 8  # the default LemlistRequestsPerWindow
+    assert starts_per_second(20) == 9
+    assert starts_per_second(1) == starts_per_second(3) == 0.5  # never stopped
+    assert start_delays(200, starts_per_second(18))[-1] == 24
 
 
 def test_start_delays_refuse_nonsense() -> None:

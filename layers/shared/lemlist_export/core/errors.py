@@ -60,9 +60,18 @@ class LemlistExportError(LemlistError):
 class RateLimitedError(LemlistError):
     """429: slow down; never call again before `retry_after` seconds (None if not given)."""
 
-    def __init__(self, message: str, *, retry_after: float | None, status: int = 429) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None,
+        status: int = 429,
+        held_back: bool = False,
+    ) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+        # True when the stack's own rate gate refused it: nothing reached lemlist.
+        self.held_back = held_back
 
 
 class LemlistTransientError(LemlistError):

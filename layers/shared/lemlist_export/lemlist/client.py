@@ -53,6 +53,8 @@ DEFAULT_API_URL = "https://api.lemlist.com/api"
 USER_AGENT = "lemlist-stats-export/0.1 (+urllib3)"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
+# What a gate refusal costs the wait budget at least, so that refusals cannot loop forever.
+_LEAST_GATE_WAIT = 0.05
 
 
 class RateGate(Protocol):
@@ -81,8 +83,9 @@ class ClientSettings:
     # Longest Retry-After the client waits out by itself before raising RateLimitedError;
     # 0 hands every 429 to the caller (the state machine waits instead of a Lambda).
     max_rate_limit_wait: float = 0.0
-    # At most this many 429s waited out per call, whatever their Retry-After: a server that
-    # keeps answering "Retry-After: 0" (or a date in the past) cannot hold a Lambda forever.
+    # At most this many of lemlist's 429s waited out per call, whatever their Retry-After: a
+    # server that keeps answering "Retry-After: 0" (or a date in the past) cannot hold a
+    # Lambda forever. The stack's own gate refusals count against max_rate_limit_wait only.
     max_rate_limit_retries: int = 3
     # Extra attempts for idempotent reads after a 5xx, a timeout or a broken connection.
     transient_retries: int = 0
@@ -244,11 +247,17 @@ class LemlistClient:
             try:
                 return call()
             except RateLimitedError as exc:
+                # The stack's gate holding a request back is bounded by the wait budget
+                # alone: under load it refuses often, briefly, and nothing reached lemlist.
                 wait = exc.retry_after
-                if wait is None or wait > rate_limit_budget or rate_limits_left <= 0:
+                out_of_retries = rate_limits_left <= 0 and not exc.held_back
+                if wait is None or wait > rate_limit_budget or out_of_retries:
                     raise
-                rate_limit_budget -= wait
-                rate_limits_left -= 1
+                if exc.held_back:
+                    rate_limit_budget -= max(wait, _LEAST_GATE_WAIT)
+                else:
+                    rate_limit_budget -= wait
+                    rate_limits_left -= 1
                 self._sleep(wait)
             except LemlistTransientError:
                 if transient_left <= 0:

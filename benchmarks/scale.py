@@ -40,6 +40,7 @@ from local_stack.lemlist_simulator import (
     LemlistSimulator,
     RecordedRequest,
     SyntheticCsv,
+    busiest_window,
 )
 from local_stack.scheduler import fire
 from local_stack.serve import LocalApiServer
@@ -105,13 +106,7 @@ class Run:
 
     def busiest_window(self) -> int:
         """Most lemlist API requests the simulator saw in any sliding 2 s."""
-        times = sorted(r.time for r in self.api_requests)
-        most, low = 0, 0
-        for high, moment in enumerate(times):
-            while times[low] <= moment - LEMLIST_WINDOW:
-                low += 1
-            most = max(most, high - low + 1)
-        return most
+        return busiest_window(self.api_requests, LEMLIST_WINDOW)
 
     def figures(self) -> dict[str, Any]:
         routes = Counter(r.route for r in self.api_requests)

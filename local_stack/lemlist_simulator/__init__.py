@@ -5,7 +5,7 @@ Used by the local stack and the tests to run the export pipeline offline, with f
 
 from .csv_data import BytesCsv, CsvSource, SyntheticCsv
 from .faults import Fault, FaultKind
-from .recording import RecordedRequest
+from .recording import RecordedRequest, busiest_window
 from .simulator import DEFAULT_CAMPAIGN_ID, DEFAULT_CAMPAIGN_NAME, LemlistSimulator
 from .state import ExportPlan, SimExport
 
@@ -21,4 +21,5 @@ __all__ = [
     "RecordedRequest",
     "SimExport",
     "SyntheticCsv",
+    "busiest_window",
 ]

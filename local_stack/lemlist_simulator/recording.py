@@ -26,6 +26,17 @@ class RecordedRequest:
     faults: tuple[str, ...] = field(default=())
 
 
+def busiest_window(requests: list[RecordedRequest], window: float = 2.0) -> int:
+    """Most requests received in any sliding `window` seconds (lemlist counts 20 per 2 s)."""
+    times = sorted(r.time for r in requests)
+    most, low = 0, 0
+    for high, moment in enumerate(times):
+        while times[low] <= moment - window:
+            low += 1
+        most = max(most, high - low + 1)
+    return most
+
+
 class RequestLog:
     """Thread-safe log in arrival order; a request appears once its answer is decided."""
 

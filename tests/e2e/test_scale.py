@@ -18,6 +18,7 @@ from local_stack.lemlist_simulator import (
     ExportPlan,
     LemlistSimulator,
     SyntheticCsv,
+    busiest_window,
 )
 from local_stack.scheduler import fire
 from local_stack.stack import LocalStack
@@ -55,16 +56,6 @@ def wait_for_all(stack: LocalStack, expected: int) -> None:
     raise AssertionError("executions still running")
 
 
-def busiest_window(times: list[float], window: float = 2.0) -> int:
-    times = sorted(times)
-    most, low = 0, 0
-    for high, moment in enumerate(times):
-        while times[low] <= moment - window:
-            low += 1
-        most = max(most, high - low + 1)
-    return most
-
-
 @pytest.mark.parametrize("path", ["api", "schedule"])
 def test_many_exports_started_together_are_all_delivered_within_lemlists_limit(
     make_stack: StackFactory, simulator: LemlistSimulator, path: str
@@ -97,4 +88,4 @@ def test_many_exports_started_together_are_all_delivered_within_lemlists_limit(
     assert sum(r.route == "download" for r in lemlist) == CAMPAIGNS
     refused = [r for r in lemlist if r.status == 429]
     assert len(refused) <= 0.01 * len(lemlist)
-    assert busiest_window([r.time for r in lemlist]) <= 20
+    assert busiest_window(lemlist) <= 20

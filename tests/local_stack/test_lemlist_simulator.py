@@ -674,3 +674,15 @@ def test_stop_does_not_wait_for_idle_keep_alive_connections(http: urllib3.PoolMa
         http.request("GET", team_url, headers=AUTH, retries=False)
     with pytest.raises(RuntimeError):
         _ = sim.base_url
+
+
+def test_busiest_window_counts_requests_in_any_sliding_two_seconds() -> None:
+    from local_stack.lemlist_simulator import RecordedRequest, busiest_window
+
+    def at(t: float) -> RecordedRequest:
+        return RecordedRequest("GET", "/api/campaigns", {}, "api", t, 200, "campaigns", True, True)
+
+    # 0.0, 0.5 and 1.9 share one 2-s span; 2.0 starts a new one with 0.5 and 1.9.
+    assert busiest_window([at(t) for t in (0.0, 0.5, 1.9, 2.0, 5.0)]) == 3
+    assert busiest_window([at(t) for t in (0.0, 2.0, 4.0)]) == 1
+    assert busiest_window([]) == 0

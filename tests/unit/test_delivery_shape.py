@@ -84,7 +84,6 @@ def deliver_in_child(s3: Any, key: str, size: int, part_size: int) -> dict[str, 
     return result
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
 def test_delivery_memory_is_flat_whatever_the_file_size(scratch_s3: Any) -> None:
     # 5 MiB parts: both files fill the pipe of parts in flight, the larger is 4 times longer.
     part = MIN_PART_SIZE

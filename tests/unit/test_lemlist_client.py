@@ -533,10 +533,11 @@ class RefusingGate:
         self.left = refusals
         self.retry_after = retry_after
 
-    def acquire(self, priority: Any = None) -> None:
+    def acquire(self, priority: Any = None, max_wait: float = 0.0) -> float:
         if self.left:
             self.left -= 1
             raise RateLimitedError("gate full", retry_after=self.retry_after, held_back=True)
+        return 0.0
 
 
 def test_the_gates_refusals_are_waited_out_within_the_budget_however_many(sim):

@@ -59,12 +59,13 @@ class RefusingOnce:
     def __init__(self) -> None:
         self.refused = False
 
-    def acquire(self, priority: Priority = Priority.URGENT) -> None:
+    def acquire(self, priority: Priority = Priority.URGENT, max_wait: float = 0.0) -> float:
         if not self.refused:
             self.refused = True
             raise RateLimitedError(
                 "The shared lemlist rate limit is reached", retry_after=0.2, held_back=True
             )
+        return 0.0
 
 
 def test_the_stacks_own_pacing_is_not_a_429_from_lemlist(

@@ -57,6 +57,20 @@ _MAX_REDIRECTS = 5
 _LEAST_GATE_WAIT = 0.05
 
 
+@dataclass
+class _WaitBudget:
+    """The seconds one call may still spend waiting: for the gate, and for lemlist's 429s."""
+
+    seconds: float
+
+    @property
+    def left(self) -> float:
+        return max(0.0, self.seconds)
+
+    def take(self, seconds: float) -> None:
+        self.seconds -= seconds
+
+
 class RateGate(Protocol):
     """Admits one request to lemlist; blocks or raises when the key's budget is spent.
 
@@ -65,12 +79,15 @@ class RateGate(Protocol):
     lemlist's 429 + Retry-After. Status checks ask as ROUTINE, everything else as URGENT.
     """
 
-    def acquire(self, priority: Priority = Priority.URGENT) -> None: ...
+    def acquire(self, priority: Priority = Priority.URGENT, max_wait: float = 0.0) -> float:
+        """Wait for the request's turn (up to about `max_wait`) and return the seconds
+        waited, or raise RateLimitedError (held_back) when its turn is further off."""
+        ...
 
 
 class _OpenGate:
-    def acquire(self, priority: Priority = Priority.URGENT) -> None:
-        return None
+    def acquire(self, priority: Priority = Priority.URGENT, max_wait: float = 0.0) -> float:
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -178,9 +195,9 @@ class LemlistClient:
         is fetched without them, so no other server can choose what lemlist is asked.
         """
         first = self._urls.judge(url, "lemlist's download URL")
-        return self._patiently(lambda: self._open_download(first), idempotent=True)
+        return self._patiently(lambda budget: self._open_download(first, budget), idempotent=True)
 
-    def _open_download(self, first: JudgedUrl) -> DownloadStream:
+    def _open_download(self, first: JudgedUrl, budget: _WaitBudget) -> DownloadStream:
         current = first
         trusted = True  # every hop so far was on the API origin
         for _ in range(_MAX_REDIRECTS + 1):
@@ -188,7 +205,7 @@ class LemlistClient:
             headers = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
             if trusted:
                 headers.update(self._auth_header)
-                self._gate.acquire()
+                budget.take(self._gate.acquire(max_wait=budget.left))
             response = self._send("GET", current, headers, stream=True)
             if response.status in _REDIRECTS:
                 location = response.headers.get("Location")
@@ -224,8 +241,8 @@ class LemlistClient:
             raise UnsafeUrlError("A lemlist API path left the API origin")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_header}
 
-        def once() -> Any:
-            self._gate.acquire(priority)
+        def once(budget: _WaitBudget) -> Any:
+            budget.take(self._gate.acquire(priority, max_wait=budget.left))
             response = self._send("GET", url, headers, stream=False)
             if response.status == 200:
                 return _json_body(response.data, path)
@@ -235,28 +252,29 @@ class LemlistClient:
 
         return self._patiently(once, idempotent=idempotent)
 
-    def _patiently(self, call: Callable[[], T], *, idempotent: bool) -> T:
+    def _patiently(self, call: Callable[[_WaitBudget], T], *, idempotent: bool) -> T:
         """`call`, again after a 429 whose Retry-After fits the wait budget (lemlist refused
-        it, so it never happened), and after transient failures if the call is idempotent."""
-        rate_limit_budget = self._settings.max_rate_limit_wait
+        it, so it never happened), and after transient failures if the call is idempotent.
+        Waiting for the stack's gate spends the same budget."""
+        budget = _WaitBudget(self._settings.max_rate_limit_wait)
         rate_limits_left = self._settings.max_rate_limit_retries
         transient_left = self._settings.transient_retries if idempotent else 0
         attempt = 0
         while True:
             attempt += 1
             try:
-                return call()
+                return call(budget)
             except RateLimitedError as exc:
                 # The stack's gate holding a request back is bounded by the wait budget
-                # alone: under load it refuses often, briefly, and nothing reached lemlist.
+                # alone: nothing reached lemlist.
                 wait = exc.retry_after
                 out_of_retries = rate_limits_left <= 0 and not exc.held_back
-                if wait is None or wait > rate_limit_budget or out_of_retries:
+                if wait is None or wait > budget.seconds or out_of_retries:
                     raise
                 if exc.held_back:
-                    rate_limit_budget -= max(wait, _LEAST_GATE_WAIT)
+                    budget.take(max(wait, _LEAST_GATE_WAIT))
                 else:
-                    rate_limit_budget -= wait
+                    budget.take(wait)
                     rate_limits_left -= 1
                 self._sleep(wait)
             except LemlistTransientError:

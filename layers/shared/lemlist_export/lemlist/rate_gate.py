@@ -2,20 +2,30 @@
 
 lemlist allows 20 requests per sliding 2 s per API key, on all routes together. Hundreds of
 exports can run at once, each calling lemlist from its own invocation, so no process can count
-alone: the admissions live in one DynamoDB item per key, as counts per time slice (a twentieth
-of the window). A request is admitted when the slices of the last 2 s (plus the current one,
-so at most 2.1 s) hold fewer than the limit; the admission is written with a conditional
-update on the item's version (optimistic concurrency), so two invocations reading the same
-counts cannot both take the last place: the second write fails, and that invocation reads
-again. Every admission therefore counted every admission committed before it, whatever the
-clocks of the invocations say.
+alone. The gate spaces the key's requests evenly instead of counting them: one DynamoDB item per
+key holds the next free place in time (`tat`, the generic cell rate algorithm's "theoretical
+arrival time"), and a request books the place by moving it one spacing on, in a single
+conditional UpdateItem that DynamoDB applies atomically. Places are `window / (limit - 1)`
+apart, so any window holds at most `limit` of them; the default limit is 18 of lemlist's 20, a
+margin for clocks that disagree and for requests that leave a little after their place.
 
-The default limit is 18 of lemlist's 20, a margin for clocks that disagree and for requests
-still in flight. Priorities: routine status checks may use the limit minus a reserve;
-starts, downloads and campaign listings may use all of it, so a burst of status checks never
-holds back a download or a start. And when the gate has to refuse one of those, status checks
-step aside for a window: hundreds of exports started together are started first (their
-exports run in lemlist meanwhile), then checked. Should lemlist still answer 429, the client
+Booking a place is one write, whatever the load: no read first, no version to race for, so
+hundreds of invocations at once cost DynamoDB one request each (a read-then-write scheme
+loses most races under that load and pays for every loss). A request whose place is a little
+ahead waits for it in its invocation; one whose place is further ahead than it may wait is
+refused (RateLimitedError, held_back) with the time the next place frees, and books nothing.
+
+Priorities: starts, downloads and campaign listings (URGENT) may book as far ahead as their
+caller waits (at least URGENT_WAIT_SECONDS); status checks (ROUTINE) only ROUTINE_WAIT_SECONDS
+ahead. So while starts or downloads keep the places booked further ahead, status checks are
+refused, and a burst of checks never holds a start back by more than that.
+
+A refused status check is not sent back to try its luck with all the others: the item keeps
+a queue time (`routineNext`), and each refused check is given the next place in it, one
+spacing after the previous one. Two hundred exports waiting at once thus come back spread over
+the time the budget needs to check them all, each once, instead of every few seconds together
+(each retry is a Lambda invocation and state transitions, and most would be refused again).
+The queue reaches at most MAX_QUEUE_SECONDS ahead. Should lemlist still answer 429, the client
 treats it as it treats the gate's own refusal.
 """
 
@@ -27,7 +37,7 @@ import random
 import time
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -40,24 +50,27 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 18
 DEFAULT_WINDOW_SECONDS = 2.0
-# Places of the limit that routine status checks leave to starts and downloads (which also
-# make them step aside for a window whenever one of them is refused).
-DEFAULT_RESERVE = 2
-# Slices of 0.1 s: the counted span is at most a slice longer than the window, so the gate
-# admits at least limit / 2.1 s (a quarter-window slice would cost a fifth of the budget).
-SLICES_PER_WINDOW = 20
+# How far ahead a status check books a place (and waits for it in its invocation).
+ROUTINE_WAIT_SECONDS = 0.5
+# How far ahead a start, download or listing books a place at least (more if its caller
+# waits longer): a couple of seconds in a Lambda cost less than a round through the state
+# machine, and it keeps such requests ahead of status checks.
+URGENT_WAIT_SECONDS = 2.0
+# How far ahead refused status checks are queued at most (beyond, they share the last place).
+MAX_QUEUE_SECONDS = 60.0
 # Waiters refused together spread over this much time instead of all coming back at once.
 MAX_JITTER_SECONDS = 0.25
-# Two invocations writing at the same instant: the loser reads again, this many times.
-MAX_CONFLICTS = 8
-# The item outlives its last admission by a minute, then DynamoDB's TTL deletes it.
+# Bookings that find the place moved between two tries (time passing between them): at most.
+MAX_TRIES = 4
+# The item outlives its last booked place by a minute, then DynamoDB's TTL deletes it.
 EXPIRES_AFTER_SECONDS = 60
 _ITEM_PREFIX = "lemlist-rate"
+_NAMES = {"#tat": "tat", "#queue": "routineNext", "#expiration": "expiration"}
 
 
 class Priority(Enum):
-    URGENT = "urgent"  # starts, downloads, campaign listings: the whole limit
-    ROUTINE = "routine"  # status checks: the limit minus the reserve
+    URGENT = "urgent"  # starts, downloads, campaign listings: book as far as they wait
+    ROUTINE = "routine"  # status checks: book only just ahead, else queue
 
 
 def key_id_for(api_key: str) -> str:
@@ -66,11 +79,12 @@ def key_id_for(api_key: str) -> str:
 
 
 class DynamoRateGate:
-    """lemlist_client.RateGate admitting at most `limit` requests per sliding window per key.
+    """lemlist_client.RateGate spacing a key's requests so that no `window` holds more than
+    `limit` of them.
 
     The table is the one Powertools idempotency uses (`id` key, `expiration` TTL): the item is
-    named `lemlist-rate#<key id>`, which no idempotency key looks like. It holds `slices`
-    (slice index -> admissions, the recent ones only) and `version`.
+    named `lemlist-rate#<key id>`, which no idempotency key looks like. It holds `tat` (the next
+    free place, epoch seconds) and `routineNext` (where the next refused status check queues).
     """
 
     def __init__(
@@ -80,146 +94,181 @@ class DynamoRateGate:
         key_id: str,
         *,
         limit: int = DEFAULT_LIMIT,
-        reserve: int = DEFAULT_RESERVE,
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
-        slices_per_window: int = SLICES_PER_WINDOW,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
+        if limit < 2:
+            raise ValueError("limit must be at least 2")
         if window_seconds <= 0:
             raise ValueError("window_seconds must be positive")
-        if not 0 <= reserve < limit:
-            raise ValueError("reserve must be at least 0 and less than the limit")
-        if slices_per_window < 1:
-            raise ValueError("slices_per_window must be at least 1")
         self._db = dynamodb
         self._table = table
         self._key = {"id": {"S": f"{_ITEM_PREFIX}#{key_id}"}}
         self._limit = limit
-        self._reserve = reserve
         self._window = window_seconds
-        self._slices = slices_per_window
-        self._slice = window_seconds / slices_per_window
+        # limit places spaced this far apart span exactly one window.
+        self._spacing = window_seconds / (limit - 1)
         self._clock = clock
+        self._sleep = sleep
+        self._known: float | None = None  # the place last seen: which booking to try first
 
     def __repr__(self) -> str:
         return (
             f"DynamoRateGate(table={self._table!r}, limit={self._limit}, "
-            f"reserve={self._reserve}, window_seconds={self._window:g})"
+            f"window_seconds={self._window:g})"
         )
 
-    def acquire(self, priority: Priority = Priority.URGENT) -> None:
-        """Take one place in the key's sliding window, or raise RateLimitedError saying when
-        one frees. AWS throttling or failures raise AwsTransientError: a gate that cannot
-        count must not admit."""
+    @property
+    def spacing(self) -> float:
+        """Seconds between two booked places."""
+        return self._spacing
+
+    def acquire(self, priority: Priority = Priority.URGENT, max_wait: float = 0.0) -> float:
+        """Book the key's next place and wait for it; return the seconds waited. Refused
+        (RateLimitedError, held_back, nothing booked) when the place is further ahead than the
+        request may wait. AWS throttling or failures raise AwsTransientError: a gate that
+        cannot book must not admit."""
         routine = priority is Priority.ROUTINE
-        allowed = self._limit - (self._reserve if routine else 0)
-        for _ in range(MAX_CONFLICTS):
+        horizon = ROUTINE_WAIT_SECONDS if routine else max(max_wait, URGENT_WAIT_SECONDS)
+        for _ in range(MAX_TRIES):
             now = self._clock()
-            current = math.floor(now / self._slice)
-            slices, version, urgent_until = self._read()
-            if routine and now < urgent_until:
-                raise self._stepping_aside(urgent_until, now)
-            # The window [now - window, now] lies within these slices (the oldest partly).
-            recent = {i: n for i, n in slices.items() if i >= current - self._slices}
-            if sum(recent.values()) >= allowed:
+            known = self._known
+            # The place last seen says which booking to try; a refused one tells the truth.
+            if known is None or known <= now:
+                booked, current = self._book_free(now)
+            else:
+                booked, current = self._book_next(now, horizon)
+            if booked is not None:
+                wait = max(0.0, booked - now)
+                if wait > 0:
+                    self._sleep(wait)
+                return wait
+            self._known = current.get("tat", 0.0)
+            if self._known > now + horizon:
+                refusal = self._refusal(self._known, now)
                 if not routine:
-                    self._ask_routine_to_step_aside(now + self._window)
-                raise self._refusal(recent, allowed, now)
-            # Kept a window longer than counted: an invocation whose clock is behind still
-            # finds the slices its own window covers.
-            kept = {i: n for i, n in slices.items() if i >= current - 2 * self._slices}
-            kept[current] = kept.get(current, 0) + 1
-            if self._write(kept, version, now):
-                return
-        # Lost every race: as busy as a full window; come back when a slice turns.
+                    raise refusal
+                raise self._queue(refusal, current.get("routineNext"), now)
+        # The place moved under every try: as busy as can be; come back a place later.
         raise RateLimitedError(
             "The shared lemlist rate limit for this API key is contended",
-            retry_after=self._slice + random.uniform(0.0, MAX_JITTER_SECONDS),  # noqa: S311
+            retry_after=self._spacing + random.uniform(0.0, MAX_JITTER_SECONDS),  # noqa: S311
             held_back=True,
         )
 
-    def _read(self) -> tuple[dict[int, int], int, float]:
-        with transient_aws_errors("DynamoDB GetItem (lemlist rate gate)"):
-            item = self._db.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get(
-                "Item", {}
-            )
-        slices = {
-            int(index): int(count["N"])
-            for index, count in item.get("slices", {}).get("M", {}).items()
-            if "N" in count
-        }
-        version = int(item.get("version", {}).get("N", "0"))
-        return slices, version, float(item.get("urgentUntil", {}).get("N", "0"))
-
-    def _ask_routine_to_step_aside(self, until: float) -> None:
-        """An urgent request was refused: routine ones wait until `until` (the item's version
-        stays, so no admission in progress is disturbed)."""
-        with transient_aws_errors("DynamoDB UpdateItem (lemlist rate gate)"):
-            self._db.update_item(
-                TableName=self._table,
-                Key=self._key,
-                UpdateExpression="SET #urgent = :until",
-                ExpressionAttributeNames={"#urgent": "urgentUntil"},
-                ExpressionAttributeValues={":until": {"N": f"{until:.3f}"}},
-            )
-
-    def _stepping_aside(self, until: float, now: float) -> RateLimitedError:
-        jitter = random.uniform(0.0, MAX_JITTER_SECONDS)  # noqa: S311 (spreading, not secrecy)
-        return RateLimitedError(
-            "The shared lemlist rate limit for this API key is kept for starts and downloads",
-            retry_after=until - now + jitter,
-            held_back=True,
+    def _book_free(self, now: float) -> tuple[float | None, dict[str, float]]:
+        """The place is free now (nobody booked since it passed): take it."""
+        nxt = now + self._spacing
+        stored, current = self._conditional(
+            "SET #tat = :next, #expiration = :expiration",
+            "attribute_not_exists(#tat) OR #tat <= :now",
+            {":next": _n(nxt), ":now": _n(now), ":expiration": self._expiration(nxt)},
         )
+        return (None, current) if stored is None else (now, stored)
 
-    def _write(self, slices: dict[int, int], version: int, now: float) -> bool:
-        """Store the admission unless another one was stored since the read (False)."""
+    def _book_next(self, now: float, horizon: float) -> tuple[float | None, dict[str, float]]:
+        """The place is ahead, within the horizon: take it, moving it one spacing on."""
+        stored, current = self._conditional(
+            "SET #tat = #tat + :spacing, #expiration = :expiration",
+            "#tat > :now AND #tat <= :horizon",
+            {
+                ":spacing": _n(self._spacing),
+                ":now": _n(now),
+                ":horizon": _n(now + horizon),
+                ":expiration": self._expiration(now + horizon + self._spacing),
+            },
+        )
+        return (None, current) if stored is None else (stored["tat"] - self._spacing, stored)
+
+    def _queue(
+        self, refusal: RateLimitedError, queue: float | None, now: float
+    ) -> RateLimitedError:
+        """`refusal` for a status check, its wait moved to its place in the queue of refused
+        checks: after the queue's end, or when the next place frees if the queue ended
+        before. Like booking, one write that DynamoDB applies atomically, with no read."""
+        free_at = now + (refusal.retry_after or 0.0)
+        cap = now + MAX_QUEUE_SECONDS
+        for _ in range(MAX_TRIES):
+            if queue is not None and queue > cap:
+                place = cap  # a full queue: share its last place, book nothing
+                break
+            if queue is not None and queue >= free_at:
+                stored, current = self._conditional(
+                    "SET #queue = #queue + :spacing",
+                    "#queue >= :free AND #queue <= :cap",
+                    {":spacing": _n(self._spacing), ":free": _n(free_at), ":cap": _n(cap)},
+                )
+                if stored is not None:
+                    place = stored["routineNext"] - self._spacing
+                    break
+            else:
+                stored, current = self._conditional(
+                    "SET #queue = :next",
+                    "attribute_not_exists(#queue) OR #queue < :free",
+                    {":next": _n(free_at + self._spacing), ":free": _n(free_at)},
+                )
+                if stored is not None:
+                    place = free_at
+                    break
+            queue = current.get("routineNext")
+        else:
+            return refusal  # the queue moved under every try: not queued, the refusal stands
+        return RateLimitedError(str(refusal), retry_after=place - now, held_back=True)
+
+    def _conditional(
+        self, expression: str, condition: str, values: dict[str, Any]
+    ) -> tuple[dict[str, float] | None, dict[str, float]]:
+        """One conditional write: the item's numbers after it, or None and the item's numbers
+        as they stand when the condition did not hold."""
+        names = {k: v for k, v in _NAMES.items() if k in expression or k in condition}
         try:
             with transient_aws_errors("DynamoDB UpdateItem (lemlist rate gate)"):
-                self._db.update_item(
+                answer = self._db.update_item(
                     TableName=self._table,
                     Key=self._key,
-                    UpdateExpression=(
-                        "SET #slices = :slices, #version = :next, #expiration = :expiration"
-                    ),
-                    ConditionExpression=(
-                        "attribute_not_exists(#version) OR #version = :read"
-                        if version == 0
-                        else "#version = :read"
-                    ),
-                    ExpressionAttributeNames={
-                        "#slices": "slices",
-                        "#version": "version",
-                        "#expiration": "expiration",
-                    },
-                    ExpressionAttributeValues={
-                        ":slices": {"M": {str(i): {"N": str(n)} for i, n in slices.items()}},
-                        ":read": {"N": str(version)},
-                        ":next": {"N": str(version + 1)},
-                        ":expiration": {"N": str(math.ceil(now) + EXPIRES_AFTER_SECONDS)},
-                    },
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            return False
-        return True
+            current = _numbers(exc.response.get("Item", {}))
+            self._remember(current)
+            return None, current
+        stored = _numbers(answer.get("Attributes", {}))
+        self._remember(stored)
+        return stored, stored
 
-    def _refusal(self, recent: dict[int, int], allowed: int, now: float) -> RateLimitedError:
-        """When enough of the oldest slices have left the window for one more request."""
-        total = sum(recent.values())
-        free_at = now + self._slice
-        for index in sorted(recent):
-            total -= recent[index]
-            # Slice `index` stops counting once the current slice is index + slices + 1.
-            free_at = (index + self._slices + 1) * self._slice
-            if total < allowed:
-                break
+    def _remember(self, stored: dict[str, float]) -> None:
+        if "tat" in stored:
+            self._known = stored["tat"]
+
+    def _refusal(self, place: float, now: float) -> RateLimitedError:
         jitter = random.uniform(0.0, MAX_JITTER_SECONDS)  # noqa: S311 (spreading, not secrecy)
         return RateLimitedError(
             f"The shared lemlist rate limit for this API key is reached "
-            f"({allowed} requests per {self._window:g} s)",
-            retry_after=max(0.0, free_at - now) + jitter,
+            f"({self._limit} requests per {self._window:g} s)",
+            retry_after=max(0.0, place - now) + jitter,
             held_back=True,
         )
+
+    def _expiration(self, until: float) -> dict[str, str]:
+        return {"N": str(math.ceil(until) + EXPIRES_AFTER_SECONDS)}
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": f"{value:.6f}"}
+
+
+def _numbers(item: Any) -> dict[str, float]:
+    """The gate's numbers from an item as DynamoDB returns it."""
+    found = {}
+    for name in ("tat", "routineNext"):
+        if "N" in item.get(name, {}):
+            found[name] = float(item[name]["N"])
+    return found

@@ -103,11 +103,9 @@ def _lemlist(
     api_key: str, client_settings: ClientSettings, table: str, per_window: int
 ) -> LemlistClient:
     from lemlist_export.lemlist.client import LemlistClient
-    from lemlist_export.lemlist.rate_gate import DEFAULT_RESERVE, DynamoRateGate, key_id_for
+    from lemlist_export.lemlist.rate_gate import DynamoRateGate, key_id_for
 
-    # Routine status checks leave a few places of the window to starts and downloads.
-    reserve = min(DEFAULT_RESERVE, per_window // 4)
-    gate = DynamoRateGate(dynamodb(), table, key_id_for(api_key), limit=per_window, reserve=reserve)
+    gate = DynamoRateGate(dynamodb(), table, key_id_for(api_key), limit=per_window)
     return LemlistClient(api_key, client_settings, gate=gate, on_rate_limited=count_rate_limited)
 
 

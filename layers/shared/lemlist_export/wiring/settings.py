@@ -88,7 +88,7 @@ def lemlist_read_timeout(environ: Mapping[str, str] = os.environ) -> float:
 
 def requests_per_window(environ: Mapping[str, str] = os.environ) -> int:
     """lemlist requests one API key may make in any 2 seconds, across the whole stack."""
-    return max(1, integer("LEMLIST_REQUESTS_PER_WINDOW", DEFAULT_LIMIT, environ))
+    return max(2, integer("LEMLIST_REQUESTS_PER_WINDOW", DEFAULT_LIMIT, environ))
 
 
 def download_url_expiry(environ: Mapping[str, str] = os.environ) -> int:

@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # sam and cfn-lint need a region; no credentials are used.
 TOOLS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run serve openapi test lint validate security bench build clean
+.PHONY: setup run serve query openapi test lint validate security bench build clean
 
 setup: $(VENV)/.installed $(TOOLS)/.installed $(SECURITY)/.installed $(FUZZ)/.installed \
 	$(NODE_MODULES)/.installed
@@ -52,6 +52,11 @@ run: $(VENV)/.installed
 ## serve: the HTTP API on 127.0.0.1 (make serve ARGS="--port 8787 --lemlist-url URL --api-key KEY")
 serve: $(VENV)/.installed
 	$(PY) -m local_stack serve $(ARGS)
+
+## query: SQL over the exports' query-ready copy with DuckDB, as on Athena (docs/analytics.md):
+## make query SQL="SELECT ... FROM lemlist_stats.export_rows" (no SQL: the doc's queries)
+query: $(VENV)/.installed
+	$(PY) -m local_stack.query $(ARGS)
 
 ## openapi: regenerate docs/openapi.json from the API's routes
 openapi: $(VENV)/.installed

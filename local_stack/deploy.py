@@ -2,7 +2,8 @@
 
 Reads `template.yaml` (tables, bucket and its policy, functions with their merged Globals
 environment and events, the state machine from its DefinitionUri with its
-DefinitionSubstitutions) and creates each in moto. Only what the template says is created;
+DefinitionSubstitutions, the Glue database and table and the Athena workgroup) and creates
+each in moto, after checking the template's Rules. Only what the template says is created;
 what is local-only (endpoints, the simulator's URL, short waits) comes in as parameter
 overrides and extra environment, never as edits to the template.
 """
@@ -21,9 +22,13 @@ from .embedded_aws import ACCOUNT_ID, REGION, EmbeddedAws
 from .lambdas import LambdaWorkers, LocalFunction
 from .resources import (
     apply_bucket_policy,
+    check_analytics_prefix,
     create_bucket,
+    create_glue_database,
+    create_glue_table,
     create_secrets,
     create_table,
+    create_work_group,
     execution_role,
 )
 from .sam_template import Resolver, Template
@@ -99,19 +104,17 @@ def deploy(
 ) -> DeployedStack:
     """Create every resource; `secrets` maps a parameter holding a secret name to its value."""
     template = Template.load(template_path, parameters)
-    names, attributes = _physical_names(template, stack_name)
-    resolver = Resolver(
-        template,
-        names,
-        attributes,
-        {
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": stack_name,
-        },
-    )
+    pseudo = {
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT_ID,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": stack_name,
+    }
+    names, attributes = _physical_names(template, stack_name, pseudo)
+    resolver = Resolver(template, names, attributes, pseudo)
+    _check_rules(template, resolver)
+    check_analytics_prefix(template.parameters)
     role_arn = execution_role(aws)
     create_secrets(aws, template, secrets)
     for resource in template.resources("AWS::DynamoDB::Table"):
@@ -120,6 +123,13 @@ def deploy(
         create_bucket(aws, names[resource.logical_id], resolver.resolve(resource.properties))
     for resource in template.resources("AWS::S3::BucketPolicy"):
         apply_bucket_policy(aws, resolver.resolve(resource.properties))
+    # The query side: the table local_stack.query reads its columns and layout from.
+    for resource in template.resources("AWS::Glue::Database"):
+        create_glue_database(aws, resolver.resolve(resource.properties))
+    for resource in template.resources("AWS::Glue::Table"):
+        create_glue_table(aws, resolver.resolve(resource.properties))
+    for resource in template.resources("AWS::Athena::WorkGroup"):
+        create_work_group(aws, resolver.resolve(resource.properties))
 
     functions, environment, routes, rules, schedules = _functions(
         template, resolver, names, attributes, extra_environment
@@ -160,13 +170,37 @@ def deploy(
     )
 
 
+def _check_rules(template: Template, resolver: Resolver) -> None:
+    """The template's Rules, as CloudFormation checks them before creating anything."""
+    for name, rule in (template.body.get("Rules") or {}).items():
+        if "RuleCondition" in rule and not resolver.resolve(rule["RuleCondition"]):
+            continue
+        for assertion in rule.get("Assertions") or []:
+            if not resolver.resolve(assertion["Assert"]):
+                raise ValueError(f"Rule {name}: {assertion.get('AssertDescription', 'failed')}")
+
+
+# Resources whose Ref is a name given in their properties, not one CloudFormation makes up.
+_NAMED_BY = {
+    "AWS::Glue::Database": ("DatabaseInput", "Name"),
+    "AWS::Glue::Table": ("TableInput", "Name"),
+    "AWS::Athena::WorkGroup": ("Name",),
+}
+
+
 def _physical_names(
-    template: Template, stack: str
+    template: Template, stack: str, pseudo: dict[str, str]
 ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
     names: dict[str, str] = {}
     attributes: dict[tuple[str, str], str] = {}
+    by_parameters = Resolver(template, {}, {}, pseudo)  # names come from parameters only
     for resource in template.resources():
         logical, physical = resource.logical_id, f"{stack}-{resource.logical_id}"
+        if resource.type in _NAMED_BY:
+            value: Any = resource.properties
+            for key in _NAMED_BY[resource.type]:
+                value = value[key]
+            physical = str(by_parameters.resolve(value))
         if resource.type == "AWS::S3::Bucket":
             physical = physical.lower()[:63]
             attributes[(logical, "Arn")] = f"arn:aws:s3:::{physical}"
@@ -183,7 +217,9 @@ def _physical_names(
             attributes[(logical, "Arn")] = arn
             attributes[(logical, "Name")] = physical
             physical = arn  # Ref of a state machine is its ARN
-        else:
+        elif resource.type == "AWS::IAM::ManagedPolicy":
+            physical = f"arn:aws:iam::{ACCOUNT_ID}:policy/{physical}"  # Ref is its ARN
+        elif resource.type not in _NAMED_BY:
             # Resources the local stack does not create still resolve: queues, log groups,
             # and the operations side (AlarmTopicKey, AlarmTopic and its email subscription,
             # the CloudWatch alarms and dashboard), which watch metrics only AWS produces;

@@ -121,3 +121,53 @@ def apply_bucket_policy(aws: EmbeddedAws, props: dict[str, Any]) -> None:
         aws.client("s3").put_bucket_policy(
             Bucket=props["Bucket"], Policy=json.dumps({**document, "Statement": statements})
         )
+
+
+# ---------------------------------------------------------------- the query side
+
+
+def check_analytics_prefix(parameters: dict[str, str]) -> None:
+    """Refuse an AnalyticsPrefix nested under (or above) ExportsPrefix, which CloudFormation's
+    Rules cannot compare: the copy must stay out of the CSVs' prefix (their IAM grants and
+    lifecycle rule), and the CSVs out of the table's location."""
+    copy, csvs = parameters.get("AnalyticsPrefix"), parameters.get("ExportsPrefix")
+    if not copy or not csvs:
+        return
+    copy_dir, csvs_dir = copy.strip("/") + "/", csvs.strip("/") + "/"
+    if copy_dir.startswith(csvs_dir) or csvs_dir.startswith(copy_dir):
+        raise ValueError(
+            f"AnalyticsPrefix {copy!r} and ExportsPrefix {csvs!r} overlap: give the query-ready "
+            "copy a prefix beside the CSVs' (the default is analytics/export_rows)"
+        )
+
+
+def create_glue_database(aws: EmbeddedAws, props: dict[str, Any]) -> None:
+    aws.client("glue").create_database(
+        CatalogId=props["CatalogId"], DatabaseInput=props["DatabaseInput"]
+    )
+
+
+def create_glue_table(aws: EmbeddedAws, props: dict[str, Any]) -> None:
+    aws.client("glue").create_table(
+        CatalogId=props["CatalogId"],
+        DatabaseName=props["DatabaseName"],
+        TableInput=props["TableInput"],
+    )
+
+
+def create_work_group(aws: EmbeddedAws, props: dict[str, Any]) -> None:
+    """An Athena workgroup (moto keeps it; it runs no SQL: local_stack.query does, in DuckDB)."""
+    configuration = dict(props.get("WorkGroupConfiguration") or {})
+    if "BytesScannedCutoffPerQuery" in configuration:  # a Number parameter arrives as text
+        configuration["BytesScannedCutoffPerQuery"] = int(
+            configuration["BytesScannedCutoffPerQuery"]
+        )
+    athena = aws.client("athena")
+    athena.create_work_group(
+        Name=props["Name"],
+        Description=props.get("Description", ""),
+        Configuration=configuration,
+        Tags=props.get("Tags", []),
+    )
+    if props.get("State", "ENABLED") != "ENABLED":
+        athena.update_work_group(WorkGroup=props["Name"], State=props["State"])

@@ -32,6 +32,7 @@ def lambda_handler(event: CopyTaskInput, context: LambdaContext) -> CopySlot:
             prefix=settings.optional("EXPORTS_PREFIX") or "exports",
             part_size=settings.part_size(),
             max_bytes=settings.max_download_bytes(),
+            analytics_prefix=settings.optional("ANALYTICS_PREFIX"),
         ),
     )
     answer = copy_answer(outcome)

@@ -40,6 +40,7 @@ DOCS = [
     ROOT / "docs" / "schedules.md",
     ROOT / "docs" / "security.md",
     ROOT / "docs" / "reliability.md",
+    ROOT / "docs" / "analytics.md",
 ]
 DOC_PORT = "8787"
 _CHECKER = doctest.OutputChecker()

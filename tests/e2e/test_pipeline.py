@@ -7,6 +7,8 @@ the bytes in S3, the export record, and what was posted to Slack and the webhook
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import io
 import itertools
@@ -463,3 +465,85 @@ def test_a_broken_notifications_secret_still_records_the_outcome(
     detail = record.notifications["webhook"].detail
     assert "without webhookSigningSecret" in detail
     assert "hooks.example.com" not in detail
+
+
+# -- the query-ready copy (docs/analytics.md) ---------------------------------------------
+
+
+ODD_CSV = (
+    "\ufeffemail,Name,email,,note\r\n"
+    'ana@example.com,"Ana, María","a2@example.com",x,"two\r\nlines"\r\n'
+    '"bo@example.com","say ""hi""",,,🎉\r\n'
+    "short@example.com\r\n"
+).encode()
+
+
+def copied_rows(stack: LocalStack, record: ExportRecord) -> list[dict[str, Any]]:
+    bucket, _, key = (record.query_copy_uri or "").removeprefix("s3://").partition("/")
+    body = stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return [json.loads(line) for line in gzip.decompress(body).decode().splitlines()]
+
+
+def test_the_query_copy_lands_beside_the_csv_row_for_row_and_is_announced(
+    stack: LocalStack, simulator: LemlistSimulator, targets: LocalNotificationTargets
+) -> None:
+    simulator.add_campaign("cam_OddCsv000000001", "Odd één", ODD_CSV)
+
+    record = export_to_the_end(stack, "cam_OddCsv000000001")
+
+    assert record.status == "delivered"
+    assert object_bytes(stack, record) == ODD_CSV  # the CSV stays exactly as served
+    date = (record.key or "").split("/date=")[1][:10]
+    assert record.query_copy_uri == (
+        f"s3://{record.bucket}/analytics/export_rows/export_date={date}/{record.export_id}.jsonl.gz"
+    )
+    expected = list(csv.reader(io.StringIO(ODD_CSV.decode("utf-8-sig"), newline="")))
+    names = ["email", "Name", "email_3", "column_4", "note"]
+    rows = copied_rows(stack, record)
+    assert record.query_copy_rows == len(rows) == len(expected) - 1
+    for number, (row, cells) in enumerate(zip(rows, expected[1:], strict=True), start=1):
+        assert row["row_number"] == number
+        assert (row["export_id"], row["campaign_id"], row["campaign_name"]) == (
+            record.export_id,
+            "cam_OddCsv000000001",
+            "Odd één",
+        )
+        assert row["exported_at"][:10] == date
+        assert row["fields"] == dict(zip(names, cells, strict=False))
+    assert rows[0]["fields"]["note"] == "two\r\nlines"
+
+    (hook,) = targets.receiver.posts_to(targets.WEBHOOK_PATH)
+    body = hook.json()
+    assert (body["queryCopyUri"], body["queryCopyRows"], body["queryCopyError"]) == (
+        record.query_copy_uri,
+        3,
+        None,
+    )
+    (slack,) = targets.receiver.posts_to(targets.SLACK_PATH)
+    assert record.query_copy_uri in json.dumps(slack.json()["blocks"])
+    assert stack.http_api is not None
+    shown = stack.http_api.request(
+        "GET", f"/exports/{record.export_id}", headers=stack.api_headers()
+    ).json()
+    assert (shown["queryCopyUri"], shown["queryCopyRows"]) == (record.query_copy_uri, 3)
+
+
+def test_a_csv_that_is_not_utf8_is_delivered_exactly_and_says_why_it_has_no_query_copy(
+    stack: LocalStack, simulator: LemlistSimulator, targets: LocalNotificationTargets
+) -> None:
+    latin1 = "email,name\r\nzoe@example.com,Zoë\r\n".encode("latin-1")
+    simulator.add_campaign("cam_Latin1Csv00000001", "Latin-1", latin1)
+
+    record = export_to_the_end(stack, "cam_Latin1Csv00000001")
+
+    assert record.status == "delivered"
+    assert object_bytes(stack, record) == latin1
+    assert record.query_copy_uri is None
+    assert "UTF-8" in (record.query_copy_error or "")
+    (hook,) = targets.receiver.posts_to(targets.WEBHOOK_PATH)
+    assert hook.json()["queryCopyError"] == record.query_copy_error
+    assert (
+        not stack.client("s3")
+        .list_objects_v2(Bucket=record.bucket, Prefix="analytics/")
+        .get("Contents")
+    )

@@ -4,8 +4,9 @@ SAM first turns template.yaml into the CloudFormation it deploys (samtranslator 
 venv, offline, as `sam validate` does), so the policies linted are the deployed ones: each
 function's and the state machine's role with its inline policies (the template's `Policies`,
 the LambdaInvokePolicy templates expanded, and those SAM adds for an EventInvokeConfig's
-queue and for the schedule), the bucket policy and the queue policies (resource policies:
-parliament checks their Principal and Condition too). local_stack's resolver then resolves
+queue and for the schedule), the managed policy for people who query (AnalyticsQueryPolicy),
+the bucket policy and the queue policies (resource policies: parliament checks their
+Principal and Condition too). local_stack's resolver then resolves
 the intrinsics to the ARNs CloudFormation would give (account 123456789012, us-east-1),
 once with every optional parameter empty and once with each set, so that both branches of
 every !If are linted.
@@ -290,6 +291,7 @@ def test_every_role_and_resource_policy_is_linted(
             linted = [name for name in found if name.startswith(f"{machine.logical_id}Role/")]
             assert len(linted) == len(machine.properties["Policies"])
         assert "ExportsBucketPolicy" in found
+        assert "AnalyticsQueryPolicy" in found  # the managed policy for people who query
         assert "AnnounceExportFunctionExecutionEndedQueuePolicy" in found
 
 

@@ -68,8 +68,9 @@ def test_csv_retention_is_a_number_of_days_and_keeps_csvs_by_default(
 
 def test_csvs_are_kept_when_csv_retention_days_is_0() -> None:
     rules = resolved("ExportsBucket", CsvRetentionDays="0")["LifecycleConfiguration"]["Rules"]
-    assert [rule["Id"] for rule in rules] == ["AbortIncompleteUploads"]
-    assert all("ExpirationInDays" not in rule for rule in rules)
+    assert [rule["Id"] for rule in rules] == ["AbortIncompleteUploads", "ExpireAthenaResults"]
+    # Only Athena's query results expire: neither a CSV nor its query-ready copy.
+    assert [rule["Prefix"] for rule in rules if "ExpirationInDays" in rule] == ["athena-results/"]
 
 
 @pytest.mark.parametrize("days", ["1", "30", "365"])
@@ -77,11 +78,19 @@ def test_csvs_expire_after_csv_retention_days_under_the_prefix_only(days: str) -
     rules = resolved("ExportsBucket", CsvRetentionDays=days, ExportsPrefix="lemlist/stats")[
         "LifecycleConfiguration"
     ]["Rules"]
-    (expiring,) = [rule for rule in rules if "ExpirationInDays" in rule]
-    assert expiring == {
+    expiring = {rule["Id"]: rule for rule in rules if "ExpirationInDays" in rule}
+    assert set(expiring) == {"ExpireCsvs", "ExpireQueryCopies", "ExpireAthenaResults"}
+    assert expiring["ExpireCsvs"] == {
         "Id": "ExpireCsvs",
         "Status": "Enabled",
         "Prefix": "lemlist/stats/",
+        "ExpirationInDays": days,
+    }
+    # The query-ready copy is the same personal data: it expires with its CSV.
+    assert expiring["ExpireQueryCopies"] == {
+        "Id": "ExpireQueryCopies",
+        "Status": "Enabled",
+        "Prefix": "analytics/export_rows/",
         "ExpirationInDays": days,
     }
     # The sweep of abandoned uploads stays, whatever the retention.
@@ -93,7 +102,14 @@ def test_the_local_stack_gives_the_bucket_the_expiration_rule(make_stack: StackF
     s3 = stack.client("s3")
     rules = s3.get_bucket_lifecycle_configuration(Bucket=stack.stack.bucket)["Rules"]
     by_id = {rule["ID"]: rule for rule in rules}
-    assert set(by_id) == {"AbortIncompleteUploads", "ExpireCsvs"}
+    assert set(by_id) == {
+        "AbortIncompleteUploads",
+        "ExpireCsvs",
+        "ExpireQueryCopies",
+        "ExpireAthenaResults",
+    }
+    assert by_id["ExpireQueryCopies"]["Filter"] == {"Prefix": "analytics/export_rows/"}
+    assert by_id["ExpireAthenaResults"]["Expiration"] == {"Days": 7}
     assert by_id["ExpireCsvs"]["Expiration"] == {"Days": 30}
     assert by_id["ExpireCsvs"]["Filter"] == {"Prefix": "exports/"}
     assert by_id["ExpireCsvs"]["Status"] == "Enabled"
@@ -102,13 +118,16 @@ def test_the_local_stack_gives_the_bucket_the_expiration_rule(make_stack: StackF
     }
 
 
-def test_the_local_stack_expires_nothing_by_default(make_stack: StackFactory) -> None:
+def test_the_local_stack_expires_no_csv_by_default(make_stack: StackFactory) -> None:
     stack = make_stack()
     rules = stack.client("s3").get_bucket_lifecycle_configuration(Bucket=stack.stack.bucket)[
         "Rules"
     ]
-    assert [rule["ID"] for rule in rules] == ["AbortIncompleteUploads"]
-    assert all("Expiration" not in rule for rule in rules)
+    assert [rule["ID"] for rule in rules] == ["AbortIncompleteUploads", "ExpireAthenaResults"]
+    # Only Athena's query results expire, never a CSV or its query-ready copy.
+    assert [rule["Filter"] for rule in rules if "Expiration" in rule] == [
+        {"Prefix": "athena-results/"}
+    ]
 
 
 # ---------------------------------------------------------------- download limit

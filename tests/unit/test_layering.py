@@ -14,13 +14,14 @@ ORDER = {
     "core": 0,
     "lemlist": 1,
     "storage": 2,
-    "records": 3,
-    "notify": 4,
-    "workflow": 5,
-    "wiring": 6,
-    "schedules": 7,
-    "slack": 7,
-    "http_api": 7,
+    "analytics": 3,
+    "records": 4,
+    "notify": 5,
+    "workflow": 6,
+    "wiring": 7,
+    "schedules": 8,
+    "slack": 8,
+    "http_api": 8,
 }
 
 

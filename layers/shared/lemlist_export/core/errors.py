@@ -131,6 +131,16 @@ class StorageTransientError(StorageError):
     """S3 failed mid-upload (5xx, throttling, a dropped connection): worth retrying."""
 
 
+class QueryCopyError(ExportError):
+    """The stored CSV cannot be turned into its query-ready copy (not UTF-8, a field or line
+    over the converter's limit, a copy over its size bound): retrying will not help. The CSV
+    itself is untouched; S3 failing during the copy is StorageError / StorageTransientError."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 class AwsTransientError(ExportError):
     """An AWS service throttled or failed after the SDK's own retries: retry the step later."""
 

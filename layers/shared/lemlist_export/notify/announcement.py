@@ -71,6 +71,13 @@ class Announcement:
             detail = f"*S3 location*\n`{escape(r.s3_uri or '')}`"
             if self.console_url:
                 detail += f"\n<{escape(self.console_url)}|Open in the S3 console>"
+            if r.query_copy_uri:
+                detail += (
+                    f"\n*Query copy* ({r.query_copy_rows} rows, SQL: docs/analytics.md)\n"
+                    f"`{escape(r.query_copy_uri)}`"
+                )
+            elif r.query_copy_error:
+                detail += f"\n*Query copy not written*\n{escape(r.query_copy_error)}"
         else:
             title = ":x: lemlist export failed"
             facts = [
@@ -117,6 +124,11 @@ class Announcement:
             "key": r.key,
             "bytes": r.bytes,
             "sha256": r.sha256,
+            # The query-ready copy (JSON Lines, gzip) beside the CSV: where, how many rows,
+            # or why it could not be written.
+            "queryCopyUri": r.query_copy_uri,
+            "queryCopyRows": r.query_copy_rows,
+            "queryCopyError": r.query_copy_error,
             "startedAt": r.created_at,
             "finishedAt": r.finished_at,
             "durationSeconds": r.duration_seconds(),

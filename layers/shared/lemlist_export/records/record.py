@@ -89,6 +89,11 @@ class ExportRecord:
     key: str | None = None
     bytes: int | None = None
     sha256: str | None = None
+    # The query-ready copy beside the CSV (JSON Lines, gzip; docs/analytics.md), or why not.
+    query_copy_uri: str | None = None
+    query_copy_rows: int | None = None
+    query_copy_bytes: int | None = None
+    query_copy_error: str | None = None
     delivered_at: str | None = None
     failed_at: str | None = None
     failure_type: str | None = None

@@ -159,6 +159,17 @@ class ExportStore:
             raise
         return self.get(export_id)
 
+    def record_query_copy(self, export_id: str, uri: str, rows: int, size: int) -> ExportRecord:
+        """A delivered export's query-ready copy was written (any earlier failure is gone)."""
+        values = {"queryCopyUri": uri, "queryCopyRows": rows, "queryCopyBytes": size}
+        self._update(export_id, values, allowed_from=(DELIVERED,), remove=("queryCopyError",))
+        return self.get(export_id)
+
+    def record_query_copy_failure(self, export_id: str, reason: str) -> ExportRecord:
+        """A delivered export's query-ready copy could not be written: why (the CSV stands)."""
+        self._update(export_id, {"queryCopyError": reason}, allowed_from=(DELIVERED,))
+        return self.get(export_id)
+
     def mark_failed(self, export_id: str, failure_type: str, reason: str) -> bool:
         """pending/delivering -> failed; False if the export had already ended."""
         values = {

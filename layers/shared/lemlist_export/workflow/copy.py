@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from lemlist_export.analytics.query_copy import ExportFacts, write_query_copy
 from lemlist_export.core.clock import parse_iso
 from lemlist_export.core.errors import (
     DownloadIncompleteError,
@@ -25,7 +26,9 @@ from lemlist_export.core.errors import (
     LemlistProtocolError,
     LemlistRequestError,
     LemlistTransientError,
+    QueryCopyError,
     RateLimitedError,
+    StorageError,
     StorageTransientError,
 )
 from lemlist_export.core.humanize import format_bytes
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 _RETRYABLE = (
     DownloadIncompleteError,
     LemlistTransientError,
+    QueryCopyError,
     RateLimitedError,
     StorageTransientError,
 )
@@ -87,6 +91,8 @@ class Destination:
     part_size: int = DEFAULT_PART_SIZE
     # The largest CSV accepted (MaxDownloadMiB), announced or not.
     max_bytes: int = 5 * 1024 * MIB
+    # Where the query-ready copy goes (AnalyticsPrefix); None: no copy.
+    analytics_prefix: str | None = None
 
 
 def object_key(prefix: str, campaign_id: str, started: datetime, export_id: str) -> str:
@@ -135,7 +141,8 @@ def copy_to_s3(
     """Stream the CSV into S3 and mark the record delivered; a no-op if it already is."""
     record = store.get(request.export_id)
     if record.status == DELIVERED:
-        return record
+        # A retry after the CSV was stored: the query copy may still be missing.
+        return with_query_copy(record, store=store, s3=s3, destination=destination)
     store.begin_delivery(request.export_id)
     started = parse_iso(record.lemlist_started_at or record.created_at)
     target = ObjectSpec(
@@ -170,7 +177,37 @@ def copy_to_s3(
             max_size=destination.max_bytes,
             before_commit=lambda: _still_delivering(store, record.export_id),
         )
-    return store.mark_delivered(request.export_id, stored)
+    delivered = store.mark_delivered(request.export_id, stored)
+    return with_query_copy(delivered, store=store, s3=s3, destination=destination)
+
+
+def with_query_copy(
+    record: ExportRecord, *, store: ExportStore, s3: S3Client, destination: Destination
+) -> ExportRecord:
+    """Write the delivered CSV's query-ready copy (read back from S3, streamed, so memory
+    stays flat) and record where it is, or why it could not be written: a CSV that cannot be
+    read as CSV is still delivered exactly as lemlist served it. S3 failing on the way is
+    transient: the step's retry comes back here. Done once per export."""
+    prefix = destination.analytics_prefix
+    done = record.query_copy_uri or record.query_copy_error
+    if not prefix or done or not record.key:
+        return record
+    facts = ExportFacts(
+        export_id=record.export_id,
+        campaign_id=record.campaign_id,
+        campaign_name=record.campaign_name,
+        exported_at=parse_iso(record.lemlist_started_at or record.created_at),
+    )
+    bucket = record.bucket or destination.bucket
+    try:
+        copy = write_query_copy(s3, bucket, record.key, prefix, facts)
+    except StorageTransientError:
+        raise  # the step's retry comes back here
+    except (QueryCopyError, StorageError) as exc:
+        return store.record_query_copy_failure(record.export_id, str(exc))
+    return store.record_query_copy(
+        record.export_id, f"s3://{bucket}/{copy.key}", copy.rows, copy.bytes
+    )
 
 
 def _check_size(size: int | None, who: str, limit: int) -> None:

@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # sam and cfn-lint need a region; no credentials are used.
 TOOLS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run serve query openapi test lint validate security bench build clean
+.PHONY: setup run serve query backfill openapi test lint validate security bench build clean
 
 setup: $(VENV)/.installed $(TOOLS)/.installed $(SECURITY)/.installed $(FUZZ)/.installed \
 	$(NODE_MODULES)/.installed
@@ -57,6 +57,11 @@ serve: $(VENV)/.installed
 ## make query SQL="SELECT ... FROM lemlist_stats.export_rows" (no SQL: the doc's queries)
 query: $(VENV)/.installed
 	$(PY) -m local_stack.query $(ARGS)
+
+## backfill: write the query-ready copy of every CSV in a deployed bucket that has none, with
+## your shell's AWS credentials: make backfill ARGS="--bucket BUCKET [--dry-run]"
+backfill: $(VENV)/.installed
+	PYTHONPATH=layers/shared $(PY) -m lemlist_export.analytics.backfill $(ARGS)
 
 ## openapi: regenerate docs/openapi.json from the API's routes
 openapi: $(VENV)/.installed

@@ -35,8 +35,8 @@ from typing import Any, TextIO
 
 import duckdb
 
-from lemlist_export.analytics.query_copy import COPY_SUFFIX, ExportFacts, write_query_copy
-from lemlist_export.core.clock import parse_iso
+from lemlist_export.analytics.backfill import backfill
+from lemlist_export.analytics.query_copy import COPY_SUFFIX
 from lemlist_export.core.errors import ExportError
 from lemlist_export.core.identifiers import require_lemlist_id
 from lemlist_export.records.record import DELIVERED, ExportRecord
@@ -218,34 +218,35 @@ def export_all(stack: LocalStack, campaigns: list[str], err: TextIO) -> list[Exp
 
 
 def ensure_copies(stack: LocalStack, records: list[ExportRecord], err: TextIO) -> None:
-    """Each delivered export's query-ready copy, written here unless the stack wrote one (any
-    object of that export under the prefix, whatever its day: never two copies of an export)."""
+    """Each delivered export's query-ready copy: the stack's own, or written here by the
+    backfill (`make backfill` on a deployed bucket) when it has none."""
     s3 = stack.client("s3")
-    prefix = stack.stack.template.parameters["AnalyticsPrefix"].strip("/")
-    existing = {
-        item["Key"].rsplit("/", 1)[-1].removesuffix(COPY_SUFFIX): item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=stack.stack.bucket, Prefix=f"{prefix}/"
-        )
-        for item in page.get("Contents", [])
-    }
+    parameters = stack.stack.template.parameters
+    prefix = parameters["AnalyticsPrefix"].strip("/")
+    written = backfill(
+        s3,
+        stack.stack.bucket,
+        exports_prefix=parameters["ExportsPrefix"],
+        analytics_prefix=prefix,
+    ).written
+    here = {key.rsplit("/", 1)[-1].removesuffix(COPY_SUFFIX): key for key in written}
+    store = stack.store()
     for record in records:
         campaign = f"{record.campaign_name} ({record.campaign_id})"
         if record.status != DELIVERED or not record.bucket or not record.key:
             err.write(f"export    {campaign} {record.status}: {record.failure_reason}\n")
             continue
-        if record.export_id in existing:
-            key, rows = existing[record.export_id], "written by the stack"
+        if record.export_id in here:
+            where, rows = f"s3://{record.bucket}/{here[record.export_id]}", "written here"
         else:
-            facts = ExportFacts(
-                export_id=record.export_id,
-                campaign_id=record.campaign_id,
-                campaign_name=record.campaign_name,
-                exported_at=parse_iso(record.lemlist_started_at or record.created_at),
+            current = store.find(record.export_id) or record
+            where = current.query_copy_uri or "no copy"
+            rows = (
+                "written by the stack"
+                if current.query_copy_uri
+                else f"not written: {current.query_copy_error}"
             )
-            copied = write_query_copy(s3, record.bucket, record.key, prefix, facts)
-            key, rows = copied.key, f"{copied.rows} rows"
-        err.write(f"export    {campaign} {record.export_id}: s3://{record.bucket}/{key} ({rows})\n")
+        err.write(f"export    {campaign} {record.export_id}: {where} ({rows})\n")
 
 
 def as_json(query: NamedQuery, result: QueryResult) -> dict[str, Any]:

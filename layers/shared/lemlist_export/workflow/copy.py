@@ -192,21 +192,26 @@ def with_query_copy(
     done = record.query_copy_uri or record.query_copy_error
     if not prefix or done or not record.key:
         return record
-    facts = ExportFacts(
-        export_id=record.export_id,
-        campaign_id=record.campaign_id,
-        campaign_name=record.campaign_name,
-        exported_at=parse_iso(record.lemlist_started_at or record.created_at),
-    )
     bucket = record.bucket or destination.bucket
     try:
-        copy = write_query_copy(s3, bucket, record.key, prefix, facts)
+        copy = write_query_copy(s3, bucket, record.key, prefix, _facts(record))
     except StorageTransientError:
         raise  # the step's retry comes back here
     except (QueryCopyError, StorageError) as exc:
         return store.record_query_copy_failure(record.export_id, str(exc))
     return store.record_query_copy(
         record.export_id, f"s3://{bucket}/{copy.key}", copy.rows, copy.bytes
+    )
+
+
+def _facts(record: ExportRecord) -> ExportFacts:
+    """The export as its query-ready copy describes it (exported_at: lemlist's start, the
+    moment the CSV's key takes its day from)."""
+    return ExportFacts(
+        export_id=record.export_id,
+        campaign_id=record.campaign_id,
+        campaign_name=record.campaign_name,
+        exported_at=parse_iso(record.lemlist_started_at or record.created_at),
     )
 
 
@@ -236,6 +241,8 @@ def _metadata(record: ExportRecord, file_size: int | None) -> dict[str, str]:
         "export-id": record.export_id,
         "campaign-id": record.campaign_id,
         "campaign-name": quote(record.campaign_name, safe=" -_.,()&'"),
+        # What the query-ready copy says of the export: a backfill rebuilds it from here.
+        "exported-at": _facts(record).exported_at_text,
     }
     if file_size is not None:
         metadata["lemlist-file-size"] = str(file_size)

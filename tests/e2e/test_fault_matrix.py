@@ -12,6 +12,8 @@ really played. docs/reliability.md lists the rows.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -386,7 +388,7 @@ def test_two_exports_of_one_campaign_at_once_are_both_delivered(
         assert record.bucket and record.key
         body = s3.get_object(Bucket=record.bucket, Key=record.key)["Body"].read()
         assert body == by_id[record.export_id]
-    assert len(stored_keys(stack)) == 2
+    assert len(stored_keys(stack)) == 4  # two CSVs, two query-ready copies
     events = [p.json() for p in targets.receiver.posts_to(targets.WEBHOOK_PATH)]
     assert sorted(e["exportId"] for e in events) == sorted(started)
 
@@ -441,7 +443,11 @@ def assert_nothing_lost(
     assert record.status == outcome, record.failure_reason
     if outcome == "delivered":
         served = simulator.exports[record.export_id].csv.to_bytes()
-        assert stored_keys(stack) == [record.key]
+        # The CSV, and its query-ready copy, once each: no fault left a second of either.
+        copy_key = (record.query_copy_uri or "").removeprefix(f"s3://{record.bucket}/")
+        assert sorted(stored_keys(stack)) == sorted([record.key, copy_key])
+        rows = list(csv.reader(io.StringIO(served.decode("utf-8-sig"), newline="")))
+        assert record.query_copy_rows == len(rows) - 1
         assert record.bucket and record.key
         assert s3.get_object(Bucket=record.bucket, Key=record.key)["Body"].read() == served
         assert record.bytes == len(served)

@@ -132,6 +132,7 @@ LEMLIST_KEY = "secretsmanager:GetSecretValue"
                 "s3:PutObject",
                 "s3:AbortMultipartUpload",
                 "s3:ListBucketMultipartUploads",
+                "s3:GetObject",  # the stored CSV, read back for its query-ready copy
                 LEMLIST_KEY,
             },
         ),
@@ -174,7 +175,7 @@ def test_a_failed_firing_can_be_recorded_and_announced(template: Template) -> No
     ]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]}
 
 
-def test_only_the_delivery_writes_to_s3_and_only_under_the_prefix(template: Template) -> None:
+def test_only_the_delivery_writes_to_s3_and_only_under_the_prefixes(template: Template) -> None:
     writers = [
         f
         for f in template.resources("AWS::Serverless::Function")
@@ -182,7 +183,14 @@ def test_only_the_delivery_writes_to_s3_and_only_under_the_prefix(template: Temp
     ]
     assert [f.logical_id for f in writers] == ["CopyExportFunction"]
     (s3,) = [s for s in statements(template, "CopyExportFunction") if "s3:PutObject" in s["Action"]]
-    assert s3["Resource"] == {"Fn::Sub": "${ExportsBucket.Arn}/${ExportsPrefix}/*"}
+    assert s3["Resource"] == [
+        {"Fn::Sub": "${ExportsBucket.Arn}/${ExportsPrefix}/*"},  # the CSVs
+        {"Fn::Sub": "${ExportsBucket.Arn}/${AnalyticsPrefix}/*"},  # their query-ready copies
+    ]
+    (read,) = [
+        s for s in statements(template, "CopyExportFunction") if "s3:GetObject" in s["Action"]
+    ]
+    assert read["Resource"] == {"Fn::Sub": "${ExportsBucket.Arn}/${ExportsPrefix}/*"}
 
 
 def test_secrets_are_read_by_name_never_by_wildcard_account(template: Template) -> None:

@@ -15,6 +15,7 @@ import time
 BENCHMARKS: list[tuple[str, tuple[str, ...]]] = [
     ("status_polls", ()),
     ("delivery_memory", ()),
+    ("query_copy", ()),
     ("ack_latency", ()),
     ("serve_under_load", ()),
     ("cold_start", ("--bytecode", "cached")),

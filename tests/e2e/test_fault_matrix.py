@@ -77,6 +77,8 @@ def faults(route: str, *played: Fault) -> tuple[tuple[str, Fault], ...]:
 # Copies are multipart from 5 MiB parts on: a 12 MiB CSV is three parts.
 MULTIPART = {"UPLOAD_PART_SIZE_MIB": "5"}
 MULTIPART_ROWS = 60_000
+# About 37 MiB of CSV: a query-ready copy (about 15% of it) over one 5-MiB part.
+QUERY_COPY_MULTIPART_ROWS = 170_000
 FAST_TIMEOUT = {"LEMLIST_READ_TIMEOUT_SECONDS": "1"}
 
 
@@ -208,6 +210,15 @@ ROWS = [
         aws=(s3("UploadPart"),),
         environment=MULTIPART,
         csv_rows=MULTIPART_ROWS,
+    ),
+    Row(
+        # The CSV is stored; its query-ready copy (over one part) loses a part: the copy's
+        # upload is aborted and the step's retry writes it whole.
+        "s3-query-copy-part-fails-mid-multipart",
+        "delivered",
+        aws=(AwsFault("s3", "UploadPart", "InternalError", status=500, matching="analytics/"),),
+        environment=MULTIPART,
+        csv_rows=QUERY_COPY_MULTIPART_ROWS,
     ),
     Row(
         "s3-complete-multipart-fails",

@@ -63,7 +63,13 @@ from lemlist_export.core.errors import (
 )
 from lemlist_export.core.humanize import format_bytes
 from lemlist_export.core.identifiers import require_lemlist_id
-from lemlist_export.storage.s3_upload import MIB, ByteSource, ObjectSpec, stream_to_s3
+from lemlist_export.storage.s3_upload import (
+    DEFAULT_PART_SIZE,
+    MIB,
+    ByteSource,
+    ObjectSpec,
+    stream_to_s3,
+)
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -291,7 +297,13 @@ def _escaped_byte(text: str) -> int | None:
 
 
 def write_query_copy(
-    s3: S3Client, bucket: str, csv_key: str, prefix: str, facts: ExportFacts
+    s3: S3Client,
+    bucket: str,
+    csv_key: str,
+    prefix: str,
+    facts: ExportFacts,
+    *,
+    part_size: int = DEFAULT_PART_SIZE,
 ) -> QueryCopy:
     """Read the stored CSV `csv_key` back from `bucket` and write its query-ready copy at
     `copy_key(prefix, facts)` in the same bucket, streaming both ways (memory stays at the
@@ -314,6 +326,7 @@ def write_query_copy(
                 source,
                 target,
                 expected_size=None,
+                part_size=part_size,
                 max_size=MAX_COPY_BYTES,
                 before_commit=source._check_finished,
             )

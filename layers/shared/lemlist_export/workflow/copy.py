@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from lemlist_export.analytics.query_copy import ExportFacts, write_query_copy
+from lemlist_export.analytics.query_copy import ExportFacts, copy_key, write_query_copy
 from lemlist_export.core.clock import parse_iso
 from lemlist_export.core.errors import (
     DownloadIncompleteError,
@@ -193,8 +193,13 @@ def with_query_copy(
     if not prefix or done or not record.key:
         return record
     bucket = record.bucket or destination.bucket
+    facts = _facts(record)
     try:
-        copy = write_query_copy(s3, bucket, record.key, prefix, _facts(record))
+        # An earlier attempt killed mid-copy left its upload: none is left over.
+        abort_unfinished_uploads(s3, bucket, copy_key(prefix, facts))
+        copy = write_query_copy(
+            s3, bucket, record.key, prefix, facts, part_size=destination.part_size
+        )
     except StorageTransientError:
         raise  # the step's retry comes back here
     except (QueryCopyError, StorageError) as exc:

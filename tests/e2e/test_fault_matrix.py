@@ -212,11 +212,21 @@ ROWS = [
         csv_rows=MULTIPART_ROWS,
     ),
     Row(
-        # The CSV is stored; its query-ready copy (over one part) loses a part: the copy's
-        # upload is aborted and the step's retry writes it whole.
-        "s3-query-copy-part-fails-mid-multipart",
+        # The CSV is stored; its query-ready copy (over one part) cannot be completed, more
+        # times than the SDK tries one call: the copy's upload is aborted, and the step's
+        # retry (where the rest of the failures are played) writes it whole.
+        "s3-query-copy-complete-fails",
         "delivered",
-        aws=(AwsFault("s3", "UploadPart", "InternalError", status=500, matching="analytics/"),),
+        aws=(
+            AwsFault(
+                "s3",
+                "CompleteMultipartUpload",
+                "InternalError",
+                status=500,
+                times=8,
+                matching="analytics/",
+            ),
+        ),
         environment=MULTIPART,
         csv_rows=QUERY_COPY_MULTIPART_ROWS,
     ),

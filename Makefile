@@ -102,10 +102,15 @@ security: $(SECURITY)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks
 
-## build: what `sam deploy` ships (needs python3.13, the functions' runtime, on PATH)
+## build: what `sam deploy` ships (needs python3.13, the functions' runtime, on PATH), bytecode
+## included: sam build leaves out __pycache__ and Lambda's /opt and /var/task are read-only, so
+## without it every module is compiled at every cold start. unchecked-hash: the .pyc files are
+## used without comparing the sources' times (sam deploy's zip dates every file 1980, which
+## would make timestamped ones stale); python3.13 writes the runtime's cpython-313 names
 build: $(TOOLS)/.installed
 	@python3.13 --version > /dev/null 2>&1 || { echo "error: sam build needs python3.13 on PATH (the functions' runtime): install it (with pyenv: pyenv install 3.13 and pyenv shell 3.13 3.11), or run sam build --use-container"; exit 1; }
 	$(TOOLS_ENV) $(TOOLS)/bin/sam build
+	python3.13 -m compileall -q --invalidation-mode unchecked-hash .aws-sam/build
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(SECURITY) $(FUZZ) $(NODE_MODULES) .schemathesis .aws-sam .local .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -18,7 +18,6 @@ BENCHMARKS: list[tuple[str, tuple[str, ...]]] = [
     ("query_copy", ()),
     ("ack_latency", ()),
     ("serve_under_load", ()),
-    ("cold_start", ("--bytecode", "cached")),
     ("cold_start", ()),
     ("delivery_size", ()),
     ("scale", ()),

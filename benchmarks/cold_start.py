@@ -8,7 +8,21 @@ own variables, resources named as a stack would name them) plus dummy AWS creden
 are interleaved (a round is the reference, then every handler) and the median is reported;
 each module is imported once first so that its bytecode is cached, for the reference alike.
 
-    .venv/bin/python -m benchmarks.cold_start [--samples 7] [--importtime HANDLER]
+What has bytecode (BYTECODE_MODES) is the same for the reference and the handlers, so that
+the ratios compare like with like. By default two figures:
+
+- `worst_ratio_vs_boto3_client`: the stack as `make build` ships it, every module with its
+  bytecode (the runtime's standard library; the layer's dependencies and our code, compiled by
+  make build). The reference's boto3 gets its bytecode too, like for like (in Lambda a
+  function without our layer would import the runtime's preinstalled boto3; ours pins its
+  own, which make build compiles). Here the bytecode is what pip wrote at install and what
+  the first import writes for our code (timestamped where make build's is unchecked-hash:
+  either way the source is only stat'ed).
+- `worst_ratio_vs_boto3_client_without_bytecode`: as Lambda runs a plain `sam build` (no
+  __pycache__ shipped, /opt and /var/task read-only): every module outside the standard
+  library compiled at each cold start, the reference's boto3 alike.
+
+    .venv/bin/python -m benchmarks.cold_start [--samples 7] [--bytecode MODE] [--importtime HANDLER]
 
 `--importtime` lists, from `python -X importtime`, the top-level packages the handler loads
 beyond the reference's, by their own import time: what to make lazy or drop.
@@ -52,10 +66,10 @@ started = time.perf_counter()
 {body}
 print(time.perf_counter() - started)
 """
-# `sam build` ships the layer and the functions without bytecode (its Python builder unpacks
-# wheels and leaves out __pycache__), and Lambda's /opt and /var/task are read-only: every
-# module outside the runtime's standard library is compiled at each cold start. The child
-# models that by finding no cached bytecode for the modules under the given roots.
+# A plain `sam build` ships the layer and the functions without bytecode (its Python builder
+# unpacks wheels and leaves out __pycache__), and Lambda's /opt and /var/task are read-only:
+# every module outside the runtime's standard library is compiled at each cold start. The
+# child models that by finding no cached bytecode for the modules under the given roots.
 FROM_SOURCE = """
 import _frozen_importlib_external as external
 sys.dont_write_bytecode = True
@@ -68,15 +82,28 @@ def _no_bytecode(path, *args, **kwargs):
 external.cache_from_source = _no_bytecode
 """
 OURS = (str(ROOT / "functions") + os.sep, str(LAYER) + os.sep)
-# Which modules compile at import, by --bytecode mode.
+DEPENDENCIES = tuple({sysconfig.get_paths()[k] + os.sep for k in ("purelib", "platlib")})
+# Which modules compile at import, by --bytecode mode (the reference's alike).
 BYTECODE_MODES = {
-    # As Lambda runs a sam-built stack: the layer's dependencies and our code.
-    "lambda": (*{sysconfig.get_paths()[k] for k in ("purelib", "platlib")}, *OURS),
+    # None: as Lambda runs a `make build` stack, which ships the bytecode of the layer's
+    # dependencies and of our code (the runtime has its standard library's).
+    "lambda": (),
+    # As Lambda runs a plain `sam build` stack: the layer's dependencies and our code.
+    "source": (*DEPENDENCIES, *OURS),
     # Our code only (a machine with PYTHONDONTWRITEBYTECODE=1, like this project's).
     "project": OURS,
-    # None: every bytecode cache this machine has.
+    # None: every bytecode cache this machine has (what "lambda" models; make bench's name).
     "cached": (),
 }
+# The results' keys by mode: "lambda" is the stack as deployed, the issue's figure.
+SUFFIXES = {
+    "lambda": "",
+    "source": "_without_bytecode",
+    "project": "_project_bytecode",
+    "cached": "_cached_bytecode",
+}
+# With no --bytecode: the deployed stack, and what it would cost without its bytecode.
+DEFAULT_MODES = ("lambda", "source")
 REFERENCE_BODY = 'import boto3\nboto3.client("s3")'
 HANDLER_BODY = 'importlib.import_module("app")'
 
@@ -168,16 +195,22 @@ def seconds(function: Function, compiled: tuple[str, ...]) -> float:
 
 
 def measure(
-    everything: list[Function], samples: int, compiled: tuple[str, ...]
-) -> dict[str, float]:
-    """Median milliseconds per function, rounds interleaved."""
+    everything: list[Function], samples: int, modes: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Median milliseconds per mode and function, rounds interleaved (a round samples every
+    function in every mode)."""
     for function in everything:
         sample(function, compiled=())  # the cached bytecode in place, for all alike
-    times: dict[str, list[float]] = defaultdict(list)
+    times: dict[str, dict[str, list[float]]] = {mode: defaultdict(list) for mode in modes}
     for _ in range(samples):
-        for function in everything:
-            times[function.name].append(seconds(function, compiled) * 1000)
-    return {name: statistics.median(values) for name, values in times.items()}
+        for mode in modes:
+            for function in everything:
+                ms = seconds(function, BYTECODE_MODES[mode]) * 1000
+                times[mode][function.name].append(ms)
+    return {
+        mode: {name: statistics.median(values) for name, values in by_name.items()}
+        for mode, by_name in times.items()
+    }
 
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
@@ -211,37 +244,13 @@ def beyond_reference(
     return sorted(rows, key=lambda row: -row[1])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--samples", type=int, default=7)
-    parser.add_argument(
-        "--bytecode",
-        choices=tuple(BYTECODE_MODES),
-        default="lambda",
-        help="lambda (default): as Lambda runs a sam-built stack, every module outside the "
-        "standard library compiled at import; project: only ours; cached: none",
-    )
-    parser.add_argument("--importtime", metavar="HANDLER", help="what a handler loads (or all)")
-    parser.add_argument("--no-record", action="store_true", help="leave results.json alone")
-    args = parser.parse_args()
-    compiled = BYTECODE_MODES[args.bytecode]
-    handlers = functions()
-    ref = reference()
-    if args.importtime:
-        chosen = [f for f in handlers if args.importtime in ("all", f.name)]
-        if not chosen:
-            parser.error(f"no handler {args.importtime!r}")
-        for function in chosen:
-            print(f"{function.name}: loaded beyond the reference (own import time)")
-            for key, ms, count in beyond_reference(function, ref, compiled)[:25]:
-                print(f"  {key:<40} {ms:8.1f} ms  {count:4d} modules")
-        return 0
-    medians = measure([ref, *handlers], args.samples, compiled)
+def report(mode: str, medians: dict[str, float], handlers: list[Function]) -> dict[str, Any]:
+    """Print one mode's table; its figures, keyed for results.json."""
+    suffix = SUFFIXES[mode]
     reference_ms = medians[REFERENCE]
-    print(f"bytecode: {args.bytecode}; median of {args.samples} fresh interpreters each")
+    print(f"\nbytecode: {mode}")
     print(f"{'handler':<26} {'median ms':>10} {'ratio':>7}")
     print(f"{'reference (boto3.client)':<26} {reference_ms:>10.1f} {1.0:>7.2f}")
-    suffix = "" if args.bytecode == "lambda" else f"_{args.bytecode}_bytecode"
     values: dict[str, Any] = {f"reference_ms{suffix}": round(reference_ms, 1)}
     ratios = {}
     for function in handlers:
@@ -252,12 +261,50 @@ def main() -> int:
         values[f"{function.name}_ratio{suffix}"] = round(ratios[function.name], 2)
     worst = max(ratios.values())
     values[f"worst_ratio_vs_boto3_client{suffix}"] = round(worst, 2)
-    if not suffix:
-        values.update(samples=args.samples, limit_ratio=LIMIT)
     print(f"worst ratio {worst:.2f} (limit {LIMIT})")
+    return values
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=7)
+    parser.add_argument(
+        "--bytecode",
+        choices=tuple(BYTECODE_MODES),
+        help="lambda: as Lambda runs a `make build` stack, every module with its bytecode; "
+        "source: as it runs a plain `sam build`, every module outside the standard library "
+        "compiled at import; project: only ours compiled; cached: every bytecode this machine "
+        "has. Default: lambda and source (the limit applies to lambda)",
+    )
+    parser.add_argument("--importtime", metavar="HANDLER", help="what a handler loads (or all)")
+    parser.add_argument("--no-record", action="store_true", help="leave results.json alone")
+    args = parser.parse_args()
+    modes: tuple[str, ...] = (args.bytecode,) if args.bytecode else DEFAULT_MODES
+    handlers = functions()
+    ref = reference()
+    if args.importtime:
+        chosen = [f for f in handlers if args.importtime in ("all", f.name)]
+        if not chosen:
+            parser.error(f"no handler {args.importtime!r}")
+        compiled = BYTECODE_MODES[modes[0]]
+        for function in chosen:
+            print(f"{function.name}: loaded beyond the reference (own import time, {modes[0]})")
+            for key, ms, count in beyond_reference(function, ref, compiled)[:25]:
+                print(f"  {key:<40} {ms:8.1f} ms  {count:4d} modules")
+        return 0
+    print(f"median of {args.samples} fresh interpreters each")
+    medians = measure([ref, *handlers], args.samples, modes)
+    values: dict[str, Any] = {}
+    for mode in modes:
+        values.update(report(mode, medians[mode], handlers))
+    if "lambda" in modes:
+        values.update(samples=args.samples, limit_ratio=LIMIT)
     if not args.no_record:
         record("cold_start", values)
-    return 0 if worst <= LIMIT else 1
+    # The limit is on the stack as deployed (make build); the other modes of a default run
+    # only report. A mode run alone is judged by its own figure.
+    judged = "lambda" if "lambda" in modes else modes[0]
+    return 0 if values[f"worst_ratio_vs_boto3_client{SUFFIXES[judged]}"] <= LIMIT else 1
 
 
 if __name__ == "__main__":

@@ -8,35 +8,34 @@
 - POST /exports/{exportId}/retry: re-drive a failed export (copy its file again while lemlist
   holds it, else export the campaign anew); 202 with the export to follow. Idempotent: a
   repeat answers the retry under way.
+
+Two resolvers route the same requests. `router` takes the requests whose every parameter
+http_api.plain vouches for, without pydantic; `app` (http_api.documented, built on first use)
+validates any other with Powertools and pydantic, answers exactly as before, and is what
+docs/openapi.json is generated from. Importing pydantic and building the models was about 30%
+of this function's import (benchmarks/cold_start.py); valid requests never need them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lemlist_export.core.errors import ExportError
 from lemlist_export.core.observability import logger, metrics, tag_export, traced
+from lemlist_export.http_api import plain
 from lemlist_export.http_api.errors import campaign_id_hint, http_error, validation_message
 from lemlist_export.http_api.gate import as_json, refuse_before_routing
-from lemlist_export.http_api.models import (
-    LEMLIST_ID,
-    ErrorBody,
-    ExportList,
-    ExportStarted,
-    ExportView,
-    RetryStarted,
-    StartExportBody,
-)
+from lemlist_export.http_api.plain import NeedsValidation
 from lemlist_export.http_api.start import start_for_api
 from lemlist_export.http_api.views import presigned_download, public_view
 from lemlist_export.wiring import runtime, settings
@@ -44,18 +43,8 @@ from lemlist_export.wiring import runtime, settings
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"
-
-
-def _errors(descriptions: dict[int, str]) -> dict[int, OpenAPIResponse]:
-    """OpenAPI entries for error answers: every one is `{"message": "..."}`."""
-    return {
-        status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
-        for status, text in descriptions.items()
-    }
-
-
-app = APIGatewayHttpResolver(enable_validation=True)
+# The requests http_api.plain vouches for (every other one: `app`, see _validating).
+router = APIGatewayHttpResolver()
 
 
 def openapi_settings() -> dict[str, Any]:
@@ -118,56 +107,34 @@ def _replay_machinery() -> dict[str, Any]:
 
 
 def __getattr__(name: str) -> Any:
-    """`idempotency`, `persistence` and `_start_once`, built on first use."""
+    """`app` (the validating resolver), `idempotency`, `persistence` and `_start_once`, built
+    on first use."""
+    if name == "app":
+        return _validating()
     if name in ("idempotency", "persistence", "_start_once"):
         return _replay_machinery()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@app.post(
-    "/exports",
-    summary="Start an export",
-    responses={
-        202: {"description": "Started", "content": {"application/json": {"model": ExportStarted}}},
-        **_errors(
-            {
-                400: "Not a JSON body, or a callbackUrl that is not allowed",
-                401: "No or bad token",
-                404: "lemlist has no such campaign",
-                409: "A request with the same Idempotency-Key is still running",
-                413: "Body over 16 KiB",
-                422: "Body fails validation (a campaign's lemlist URL as campaignId gets the "
-                "id to send), or Idempotency-Key reused with another body",
-                502: "lemlist rejected the stack's API key",
-                503: "lemlist is rate limiting or down: retry after Retry-After",
-            }
-        ),
-    },
-)
-def create_export(
-    body: StartExportBody,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            pattern=IDEMPOTENCY_KEY,
-            description="Replays with this key within 24 h return the same export.",
-        ),
-    ] = None,
-) -> Response[ExportStarted]:
-    request = body.model_dump()
-    if body.callbackUrl is not None:
+# What each route does once its request is valid, whichever resolver validated it.
+
+
+def create_export(request: dict[str, Any], idempotency_key: str | None) -> Response[Any]:
+    """POST /exports with `StartExportBody.model_dump()`."""
+    if request["callbackUrl"] is not None:
         from lemlist_export.notify.callbacks import CallbackPolicy
 
         policy = CallbackPolicy.from_setting(os.environ.get("CALLBACK_HOSTS"), settings.url_judge())
-        request["callbackUrl"] = policy.accept(body.callbackUrl)
+        request["callbackUrl"] = policy.accept(request["callbackUrl"])
     if idempotency_key is None:
         outcome = _start(request)
     else:
         outcome = _start_replayable({**request, "idempotencyKey": idempotency_key})
     if outcome["status"] != 202:
         raise StartOutcome(outcome["status"], outcome["body"])
-    return Response(status_code=202, content_type="application/json", body=outcome["body"])
+    # A replay's body comes back from the idempotency store with its keys sorted.
+    body = plain.started_body(outcome["body"])
+    return Response(status_code=202, content_type="application/json", body=body)
 
 
 class StartOutcome(Exception):
@@ -196,7 +163,7 @@ def _start_replayable(request: dict[str, Any]) -> dict[str, Any]:
 
     replays = _replay_machinery()
     config: IdempotencyConfig = replays["idempotency"]
-    config.register_lambda_context(app.lambda_context)
+    config.register_lambda_context(router.lambda_context)
     start_once: Callable[..., dict[str, Any]] = replays["_start_once"]
     try:
         return start_once(request=request)
@@ -214,106 +181,78 @@ def _start(request: dict[str, Any]) -> dict[str, Any]:
     return start_for_api(request, _status_url)
 
 
-@app.get(
-    "/exports/<exportId>",
-    summary="Where an export stands",
-    responses={
-        200: {"description": "The export", "content": {"application/json": {"model": ExportView}}},
-        **_errors(
-            {
-                401: "No or bad token",
-                404: "No such export (for a campaign id, the message points to "
-                "GET /exports?campaignId=)",
-                422: "Malformed export id",
-            }
-        ),
-    },
-)
-def get_export(
-    exportId: Annotated[str, Path(pattern=LEMLIST_ID)],
-) -> dict[str, Any]:
-    with campaign_id_hint(exportId):
-        record = runtime.store().get(exportId)
+def get_export(export_id: str) -> dict[str, Any]:
+    """GET /exports/{exportId}."""
+    with campaign_id_hint(export_id):
+        record = runtime.store().get(export_id)
     tag_export(record.export_id, record.campaign_id)
     download = presigned_download(runtime.s3(), record, settings.download_url_expiry())
-    return {**public_view(record), **(download or {})}
+    return plain.json_answer({**public_view(record), **(download or {})})
 
 
-@app.get(
-    "/exports",
-    summary="A campaign's recent exports, newest first",
-    responses={
-        200: {"description": "One page", "content": {"application/json": {"model": ExportList}}},
-        **_errors({400: "nextToken is not one of ours", 401: "No or bad token", 422: "Bad query"}),
-    },
-)
-def list_exports(
-    campaign_id: Annotated[str, Query(alias="campaignId", pattern=LEMLIST_ID)],
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
-) -> dict[str, Any]:
+def list_exports(campaign_id: str, limit: int, next_token: str | None) -> dict[str, Any]:
+    """GET /exports?campaignId=..."""
     records, token = runtime.store().list_by_campaign(campaign_id, limit=limit, after=next_token)
-    return {"exports": [public_view(r) for r in records], "nextToken": token}
+    return plain.json_answer({"exports": [public_view(r) for r in records], "nextToken": token})
 
 
-@app.post(
-    "/exports/<exportId>/retry",
-    summary="Retry a failed export",
-    description=(
-        "Only a failed export can be retried. If lemlist still holds its file (it finished "
-        "the export and its 24-hour download window has at least an hour left), the file is "
-        "copied to S3 again and the same export is followed; otherwise a new export of the "
-        "same campaign is started (the failed record's `retriedAs` names it). A repeated call "
-        "answers the retry under way (`replay: true`) and starts nothing."
-    ),
-    responses={
-        202: {
-            "description": "Retry under way",
-            "content": {"application/json": {"model": RetryStarted}},
-        },
-        **_errors(
-            {
-                401: "No or bad token",
-                404: "No such export, or lemlist has no such campaign any more",
-                409: "The export is not failed (still under way, or delivered), or a retry "
-                "already replaced it",
-                422: "Malformed export id",
-                502: "lemlist rejected the stack's API key",
-                503: "lemlist or AWS is busy: retry after Retry-After",
-            }
-        ),
-    },
-)
-def retry_export(
-    exportId: Annotated[str, Path(pattern=LEMLIST_ID)],
-) -> Response[RetryStarted]:
+def retry_export(export_id: str) -> Response[Any]:
+    """POST /exports/{exportId}/retry."""
     # Retries are rare: their modules are imported by the first one, not by every cold start.
     from lemlist_export.http_api.retry import retry_for_api
 
-    with campaign_id_hint(exportId):
-        body: Any = retry_for_api(exportId, _status_url)
-    return Response(status_code=202, content_type="application/json", body=body)
+    with campaign_id_hint(export_id):
+        body = retry_for_api(export_id, _status_url)
+    return Response(status_code=202, content_type="application/json", body=plain.retry_body(body))
 
 
-@app.exception_handler(RequestValidationError)
+# The routes without pydantic: each reads its request with http_api.plain, which raises
+# NeedsValidation (lambda_handler then asks `app`) before anything is done.
+
+
+@router.post("/exports")
+def _create_export() -> Response[Any]:
+    event = router.current_event
+    request = plain.start_request(plain.request_json(event))
+    return create_export(request, plain.idempotency_key(event.headers))
+
+
+@router.get("/exports/<exportId>")
+def _get_export(exportId: str) -> dict[str, Any]:
+    return get_export(plain.lemlist_id(exportId))
+
+
+@router.get("/exports")
+def _list_exports() -> dict[str, Any]:
+    return list_exports(*plain.listing(router.current_event.query_string_parameters))
+
+
+@router.post("/exports/<exportId>/retry")
+def _retry_export(exportId: str) -> Response[Any]:
+    return retry_export(plain.lemlist_id(exportId))
+
+
+@router.not_found
+def _not_routed(exc: NotFoundError) -> Response[Any]:
+    # Other paths and methods (API Gateway sends none): `app` answers them as it always did.
+    raise NeedsValidation
+
+
 def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
     status, message = validation_message(exc.errors())
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     return _error(status, message)
 
 
-@app.exception_handler(ReplayRefused)
 def replay_refused(exc: ReplayRefused) -> Response[dict[str, Any]]:
     return _error(exc.status, exc.message)
 
 
-@app.exception_handler(StartOutcome)
 def start_outcome(exc: StartOutcome) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     return Response(status_code=exc.status, content_type="application/json", body=exc.body)
 
 
-@app.exception_handler(ExportError)
 def export_error(exc: ExportError) -> Response[dict[str, Any]]:
     error = http_error(exc)
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
@@ -322,11 +261,39 @@ def export_error(exc: ExportError) -> Response[dict[str, Any]]:
     return _error(error.status, error.message, headers=error.headers)
 
 
-@app.exception_handler(Exception)
 def unexpected(exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("Unexpected error")
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     return _error(500, "Internal error; the stack's logs have the details.")
+
+
+# Both resolvers answer exceptions alike (a validation error only reaches `router` from an
+# answer pydantic had to check: see http_api.plain).
+EXCEPTION_HANDLERS: dict[type[Exception], Callable[[Any], Response[Any]]] = {
+    RequestValidationError: invalid_request,
+    ReplayRefused: replay_refused,
+    StartOutcome: start_outcome,
+    ExportError: export_error,
+    Exception: unexpected,
+}
+for _exception, _answer in EXCEPTION_HANDLERS.items():
+    router.exception_handler(_exception)(_answer)
+
+
+@cache
+def _validating() -> APIGatewayHttpResolver:
+    """`app`: the routes as documented, validated by Powertools with pydantic (imported here)."""
+    from lemlist_export.http_api.documented import Routes, resolver
+
+    return resolver(
+        Routes(
+            create_export=create_export,
+            get_export=get_export,
+            list_exports=list_exports,
+            retry_export=retry_export,
+            exception_handlers=EXCEPTION_HANDLERS,
+        )
+    )
 
 
 def _error(
@@ -344,7 +311,7 @@ def _error(
 
 
 def _status_url(export_id: str) -> str:
-    event = app.current_event
+    event = router.current_event
     host = event.headers.get("host") or event.request_context.domain_name
     scheme = event.headers.get("x-forwarded-proto", "https")
     return f"{scheme}://{host}/exports/{export_id}"
@@ -360,4 +327,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     refused = refuse_before_routing(event)
     if refused is not None:
         return refused
-    return app.resolve(as_json(event), context)
+    return resolve(as_json(event), context)
+
+
+def resolve(request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The answer to a request let through: by `router` if http_api.plain vouches for it,
+    else by the validating resolver (as it always was)."""
+    if plain.well_formed(request):
+        try:
+            return router.resolve(request, context)
+        except NeedsValidation:
+            pass  # raised before the route did anything
+    return _validating().resolve(request, context)

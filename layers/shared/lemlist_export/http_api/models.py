@@ -1,5 +1,6 @@
 """The HTTP API's request and response shapes; Powertools validates against them and
-generates the OpenAPI document from them (docs/openapi.json)."""
+generates the OpenAPI document from them (docs/openapi.json). Imported with pydantic on first
+use only (http_api.documented); http_api.plain knows what they pass without them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-LEMLIST_ID = r"^[A-Za-z0-9_]{1,64}$"
+from lemlist_export.http_api.plain import LEMLIST_ID, MAX_TEXT
 
 
 class StartExportBody(BaseModel):
@@ -20,7 +21,7 @@ class StartExportBody(BaseModel):
     )
     callbackUrl: str | None = Field(
         default=None,
-        max_length=2048,
+        max_length=MAX_TEXT,
         description=(
             "Optional https URL on an allowed host (e.g. a Zapier catch hook) that also gets "
             "the final outcome: the stack's webhook payload, signed when the stack has a "

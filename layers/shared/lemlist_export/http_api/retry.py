@@ -14,7 +14,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lemlist_export.core.clock import utc_now
 from lemlist_export.core.observability import logger, metrics, tag_export
-from lemlist_export.http_api.models import RetryStarted
 from lemlist_export.http_api.start import START_RATE_LIMIT_WAIT
 from lemlist_export.lemlist.client import LemlistClient
 from lemlist_export.records.record import COPY_AGAIN
@@ -42,17 +41,18 @@ def retry_for_api(export_id: str, status_url: Callable[[str], str]) -> dict[str,
     # The API starts a new export itself, so there is always one to follow.
     assert follow is not None
     tag_export(follow.export_id, follow.campaign_id)
-    return RetryStarted(
-        exportId=follow.export_id,
-        retryOf=outcome.retried.export_id,
-        retry=outcome.retry,
-        action="copyAgain" if outcome.action == COPY_AGAIN else "newExport",
-        reason=outcome.reason,
-        campaignId=follow.campaign_id,
-        status=follow.status,
-        replay=outcome.replay,
-        statusUrl=status_url(follow.export_id),
-    ).model_dump()
+    # RetryStarted's fields in its order, built without pydantic (http_api.plain).
+    return {
+        "exportId": follow.export_id,
+        "retryOf": outcome.retried.export_id,
+        "retry": outcome.retry,
+        "action": "copyAgain" if outcome.action == COPY_AGAIN else "newExport",
+        "reason": outcome.reason,
+        "campaignId": follow.campaign_id,
+        "status": follow.status,
+        "replay": outcome.replay,
+        "statusUrl": status_url(follow.export_id),
+    }
 
 
 def measure_retry(outcome: RetryOutcome) -> None:

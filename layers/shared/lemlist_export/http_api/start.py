@@ -15,7 +15,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lemlist_export.core.clock import utc_now
 from lemlist_export.core.observability import logger, metrics, tag_export
-from lemlist_export.http_api.models import ExportStarted
 from lemlist_export.wiring import runtime, settings
 from lemlist_export.workflow.launch import PollerStartError, UnrecordedExportError, launch_export
 
@@ -55,11 +54,12 @@ def _started(request: dict[str, Any], status_url: Callable[[str], str]) -> dict[
     tag_export(record.export_id, record.campaign_id)
     logger.info("Export started", extra={"execution_arn": started.execution_arn})
     metrics.add_metric(name="ExportsStarted", unit=MetricUnit.Count, value=1)
-    return ExportStarted(
-        exportId=record.export_id,
-        campaignId=record.campaign_id,
-        campaignName=record.campaign_name,
-        status=record.status,
-        createdAt=record.created_at,
-        statusUrl=status_url(record.export_id),
-    ).model_dump()
+    # ExportStarted's fields in its order, built without pydantic (http_api.plain).
+    return {
+        "exportId": record.export_id,
+        "campaignId": record.campaign_id,
+        "campaignName": record.campaign_name,
+        "status": record.status,
+        "createdAt": record.created_at,
+        "statusUrl": status_url(record.export_id),
+    }

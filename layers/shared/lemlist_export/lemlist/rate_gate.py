@@ -16,9 +16,10 @@ ahead waits for it in its invocation; one whose place is further ahead than it m
 refused (RateLimitedError, held_back) with the time the next place frees, and books nothing.
 
 Priorities: starts, downloads and campaign listings (URGENT) may book as far ahead as their
-caller waits (at least URGENT_WAIT_SECONDS); status checks (ROUTINE) only ROUTINE_WAIT_SECONDS
-ahead. So while starts or downloads keep the places booked further ahead, status checks are
-refused, and a burst of checks never holds a start back by more than that.
+caller waits (at least URGENT_WAIT_SECONDS, 4 s); status checks (ROUTINE) only
+ROUTINE_WAIT_SECONDS (2 s) ahead. So while starts or downloads keep the places booked further
+ahead, status checks are refused, and a burst of checks never holds a start back by more
+than that.
 
 A refused status check is not sent back to try its luck with all the others: the item keeps
 a queue time (`routineNext`), and each refused check is given the next place in it, one
@@ -50,12 +51,13 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 18
 DEFAULT_WINDOW_SECONDS = 2.0
-# How far ahead a status check books a place (and waits for it in its invocation).
-ROUTINE_WAIT_SECONDS = 0.5
+# How far ahead a status check books a place (and waits for it in its invocation): two
+# seconds in a Lambda cost less than another round through the state machine, and checks
+# coming back from their waits arrive bunched (the Wait state counts whole seconds).
+ROUTINE_WAIT_SECONDS = 2.0
 # How far ahead a start, download or listing books a place at least (more if its caller
-# waits longer): a couple of seconds in a Lambda cost less than a round through the state
-# machine, and it keeps such requests ahead of status checks.
-URGENT_WAIT_SECONDS = 2.0
+# waits longer): further than status checks, which keeps such requests ahead of them.
+URGENT_WAIT_SECONDS = 4.0
 # How far ahead refused status checks are queued at most (beyond, they share the last place).
 MAX_QUEUE_SECONDS = 60.0
 # Waiters refused together spread over this much time instead of all coming back at once.
@@ -97,6 +99,8 @@ class DynamoRateGate:
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        routine_wait: float = ROUTINE_WAIT_SECONDS,
+        urgent_wait: float = URGENT_WAIT_SECONDS,
     ) -> None:
         if limit < 2:
             raise ValueError("limit must be at least 2")
@@ -111,6 +115,8 @@ class DynamoRateGate:
         self._spacing = window_seconds / (limit - 1)
         self._clock = clock
         self._sleep = sleep
+        self._routine_wait = routine_wait
+        self._urgent_wait = urgent_wait
         self._known: float | None = None  # the place last seen: which booking to try first
 
     def __repr__(self) -> str:
@@ -130,7 +136,7 @@ class DynamoRateGate:
         request may wait. AWS throttling or failures raise AwsTransientError: a gate that
         cannot book must not admit."""
         routine = priority is Priority.ROUTINE
-        horizon = ROUTINE_WAIT_SECONDS if routine else max(max_wait, URGENT_WAIT_SECONDS)
+        horizon = self._routine_wait if routine else max(max_wait, self._urgent_wait)
         for _ in range(MAX_TRIES):
             now = self._clock()
             known = self._known

@@ -1,16 +1,23 @@
 """Delivery at size: peak memory and throughput of the Copy step's path, against upload_file.
 
 For each size (default 256 MiB and 2 GiB), a CSV file of that size is written to disk once
-and served over loopback HTTP by the lemlist simulator (read from disk 64 KiB at a time) in
+and served over loopback HTTP by the lemlist simulator (read from disk 1 MiB at a time) in
 one child process; moto's S3 runs in another, so neither server's memory or CPU is counted
-as ours. Each measurement runs in a fresh process of its own, whose peak RSS (VmHWM) is
-then that measurement's alone:
+as ours (both still share the machine's cores with it: see the end). Each measurement runs
+in a fresh process of its own, whose peak RSS (VmHWM) is then that measurement's alone:
 
 - ours: the product's path, `LemlistClient.open_download` + `stream_to_s3` with the Copy
   function's part size (`settings.part_size()`), the S3 client the Lambda builds
   (`runtime.s3()`), timed from opening the download to the object being complete;
 - reference, in the same run: `boto3.client("s3").upload_file` of the same file to the same
   endpoint with its default TransferConfig (8 MiB parts, 10 threads), only the upload timed.
+  Both send the same requests: 8 MiB parts, each with its CRC32 and, the endpoint being plain
+  http, the SHA-256 of its payload in the signature. Ours keeps at most 4 parts in flight (the
+  memory bound) where upload_file has 10 threads: no handicap here, upload_file itself with 4
+  threads runs as fast as with 10;
+- with `--bound`, also upload_file while a thread reads the same file and takes its SHA-256,
+  as the Copy step must (it verifies the file against what lemlist served): what upload_file
+  would cost with the same duty, the same CPU on the same cores.
 
 Reports peak RSS (MiB), throughput (MiB/s) of both and ours / reference; records them under
 `delivery` in benchmarks/results.json. Fails if ours peaks above 100 MiB or its throughput
@@ -18,7 +25,13 @@ is below 0.95 times the reference's. Ours and the reference run in turn, `--repe
 each (default 3, 2 above 512 MiB), and the fastest of each is kept: other work on the
 machine slows single runs down, never speeds them up.
 
-    .venv/bin/python -m benchmarks.delivery_size [--sizes 256,2048] [--repeat N]
+The CPU seconds of each process are printed (ours or upload_file, moto, the simulator). On a
+2-core machine the parts' phase is CPU-bound, moto taking most: throughput then follows the
+CPU all three spend per byte, and ours has more to spend than upload_file (the file's
+SHA-256, receiving it, the simulator serving it). `--bound` shows what the SHA-256 alone
+costs upload_file.
+
+    .venv/bin/python -m benchmarks.delivery_size [--sizes 256,2048] [--repeat N] [--bound]
 """
 
 from __future__ import annotations
@@ -104,19 +117,36 @@ def run_ours(s3_url: str, lemlist_url: str, download_url: str, key: str) -> dict
     }
 
 
-def run_reference(s3_url: str, path: str, key: str) -> dict[str, Any]:
-    """boto3's upload_file of the file on disk, default TransferConfig; only it is timed."""
+def run_reference(s3_url: str, path: str, key: str, verify: str = "") -> dict[str, Any]:
+    """boto3's upload_file of the file on disk, default TransferConfig; only it is timed.
+    With `verify`, the file's SHA-256 is taken meanwhile on another thread (see --bound)."""
+    import threading
+
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=s3_url)
+    digest = hashlib.sha256()
+
+    def verification() -> None:
+        buffer = bytearray(8 * MIB)
+        with open(path, "rb", buffering=0) as file, memoryview(buffer) as view:
+            while got := file.readinto(buffer):
+                digest.update(view[:got])
+
+    hashing = threading.Thread(target=verification)
     before = _rss_mib()
     started = time.perf_counter()
+    if verify:
+        hashing.start()
     s3.upload_file(path, BUCKET, key)
+    if verify:
+        hashing.join()
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
         "cpu_seconds": _cpu_seconds(),
         "bytes": os.path.getsize(path),
+        "sha256": digest.hexdigest() if verify else None,
         "rss_before_mib": before,
         "peak_rss_mib": _peak_rss_mib(),
     }
@@ -168,7 +198,7 @@ def _pieces(header: bytes, rows: bytes, size: int) -> Any:
         left -= min(left, len(piece))
 
 
-def measure_size(size_mib: int, repeat: int, workdir: Path) -> dict[str, Any]:
+def measure_size(size_mib: int, repeat: int, workdir: Path, bound: bool) -> dict[str, Any]:
     size = size_mib * MIB
     path = workdir / f"export-{size_mib}.csv"
     sha = write_csv(path, size)
@@ -192,6 +222,7 @@ def measure_size(size_mib: int, repeat: int, workdir: Path) -> dict[str, Any]:
 
         ours: list[dict[str, Any]] = []
         reference: list[dict[str, Any]] = []
+        verified: list[dict[str, Any]] = []
         for round_ in range(repeat):
             key = f"ours-{size_mib}-{round_}.csv"
             cpu = s3_child.cpu_seconds(), lemlist_child.cpu_seconds()
@@ -209,6 +240,14 @@ def measure_size(size_mib: int, repeat: int, workdir: Path) -> dict[str, Any]:
             assert s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == size
             s3.delete_object(Bucket=BUCKET, Key=key)
             reference.append(result)
+            if bound:
+                key = f"verified-{size_mib}-{round_}.csv"
+                cpu = s3_child.cpu_seconds(), lemlist_child.cpu_seconds()
+                result = _in_fresh_process("reference", s3_url, str(path), key, "verify")
+                result["s3_cpu_seconds"] = s3_child.cpu_seconds() - cpu[0]
+                assert result["sha256"] == sha, result
+                s3.delete_object(Bucket=BUCKET, Key=key)
+                verified.append(result)
     finally:
         lemlist_child.close()
         s3_child.close()
@@ -240,6 +279,11 @@ def measure_size(size_mib: int, repeat: int, workdir: Path) -> dict[str, Any]:
             ],
         },
         "reference_seconds": [round(r["seconds"], 2) for r in reference],
+        "verified_mib_s": size_mib / min(r["seconds"] for r in verified) if verified else None,
+        "verified_seconds": [round(r["seconds"], 2) for r in verified],
+        "verified_cpu": [
+            (round(r["cpu_seconds"], 1), round(r["s3_cpu_seconds"], 1)) for r in verified
+        ],
     }
 
 
@@ -248,6 +292,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="256,2048", help="file sizes in MiB, comma-separated")
     parser.add_argument("--repeat", type=int, default=0, help="runs of each, fastest kept")
     parser.add_argument("--no-record", action="store_true", help="leave results.json alone")
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="also time upload_file with the SHA-256 of the file taken meanwhile (printed only)",
+    )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -272,7 +321,7 @@ def main() -> int:
     try:
         for size_mib in sizes:
             repeat = args.repeat or (3 if size_mib <= 512 else 2)
-            figures.append(measure_size(size_mib, repeat, workdir))
+            figures.append(measure_size(size_mib, repeat, workdir, args.bound))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -289,6 +338,13 @@ def main() -> int:
             f"(peak RSS {f['reference_peak_rss_mib']:.1f} MiB); ratio {ratio:.3f}"
         )
         print(f"   cpu (process, moto, simulator): {f['cpu']}")
+        if f["verified_mib_s"]:
+            print(
+                f"   upload_file + SHA-256 of the file {f['verified_mib_s']:6.1f} MiB/s "
+                f"{f['verified_seconds']} s, cpu (process, moto) {f['verified_cpu']}: "
+                f"{f['verified_mib_s'] / f['reference_mib_s']:.3f} x upload_file; "
+                f"ours {f['ours_mib_s'] / f['verified_mib_s']:.3f} x it"
+            )
         values[f"peak_rss_mib_{n}"] = round(f["peak_rss_mib"], 1)
         values[f"throughput_ratio_{n}"] = round(ratio, 3)
         values[f"ours_mib_s_{n}"] = round(f["ours_mib_s"], 1)

@@ -4,6 +4,7 @@ delivery_size.py measures throughput and peak RSS at 256 MiB and 2 GiB)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -185,3 +186,39 @@ def test_a_failed_part_stops_the_read_and_aborts_after_every_part_ended(scratch_
     assert s3.events.count("abort") == 1
     assert scratch_keys(scratch_s3) == []
     assert scratch_uploads(scratch_s3) == []
+
+
+class _Filling:
+    """A source that fills the caller's buffer itself, as a download does (never `read`),
+    a little at a time: some calls return less than asked."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self.offset = 0
+        self.calls = 0
+
+    def read(self, size: int = -1) -> bytes:
+        raise AssertionError("a source that fills buffers is never read piece by piece")
+
+    def readinto(self, buffer: memoryview) -> int:
+        self.calls += 1
+        got = min(len(buffer), 3 * MIB + 17, len(self._data) - self.offset)
+        buffer[:got] = self._data[self.offset : self.offset + got]
+        self.offset += got
+        return got
+
+
+def test_a_source_that_fills_buffers_itself_arrives_whole(scratch_s3: Any) -> None:
+    data = bytes(range(256)) * (3 * MIN_PART_SIZE // 256 + 1001)  # 3 parts and a bit
+    source = _Filling(data)
+    stored = stream_to_s3(
+        scratch_s3,
+        source,
+        ObjectSpec(SCRATCH_BUCKET, "filled.csv"),
+        expected_size=len(data),
+        part_size=MIN_PART_SIZE,
+    )
+    assert (stored.bytes, stored.parts) == (len(data), 4)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert source.calls > stored.parts  # short fills were continued, not taken as the end
+    assert scratch_s3.get_object(Bucket=SCRATCH_BUCKET, Key="filled.csv")["Body"].read() == data

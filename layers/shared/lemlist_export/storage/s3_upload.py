@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -47,6 +47,14 @@ log = logging.getLogger(__name__)
 
 class ByteSource(Protocol):
     def read(self, size: int = -1) -> bytes: ...
+
+
+@runtime_checkable
+class _FillingSource(Protocol):
+    """A source that fills the caller's buffer itself, as much as it can: the download does,
+    straight from its socket (no object made per read, no copy of it into the part)."""
+
+    def readinto(self, buffer: memoryview) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -230,19 +238,21 @@ def _object_args(target: ObjectSpec) -> dict[str, Any]:
 
 def _read_part(source: ByteSource, size: int, buffer: bytearray | None = None) -> bytearray:
     """Up to `size` bytes, into `buffer` (a sent part's, reused) or a new one; fewer only at
-    the end of the stream. Not copied again: botocore sends a bytearray as is. A buffer of
-    the full size from the start: grown piece by piece, its reallocations would fragment
-    the heap and RSS would climb part after part."""
+    the end of the stream. Filled by the source itself when it can (`readinto`), else 1 MiB
+    read at a time. Not copied again: botocore sends a bytearray as is. A buffer of the full
+    size from the start: grown piece by piece, its reallocations would fragment the heap and
+    RSS would climb part after part."""
     if buffer is None or len(buffer) != size:
         buffer = bytearray(size)
     filled = 0
     with memoryview(buffer) as view:
-        while filled < size:
-            chunk = source.read(min(size - filled, 1 * MIB))
-            if not chunk:
-                break
-            view[filled : filled + len(chunk)] = chunk
-            filled += len(chunk)
+        if isinstance(source, _FillingSource):
+            while filled < size and (got := source.readinto(view[filled:])):
+                filled += got
+        else:
+            while filled < size and (chunk := source.read(min(size - filled, 1 * MIB))):
+                view[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
     if filled < size:
         del buffer[filled:]
     return buffer

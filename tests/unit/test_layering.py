@@ -1,6 +1,6 @@
 """The shared layer's subpackages import only downward, so a newcomer can read it bottom-up:
-core -> lemlist -> storage -> records -> notify -> workflow -> wiring -> the triggers' parts
-(schedules, slack, http_api, which never import each other)."""
+core -> lemlist -> storage -> analytics -> records -> notify -> workflow -> wiring -> the
+triggers' parts (schedules, slack, http_api, which never import each other)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lemlist_export.core.observability import logger, metrics, tag_export, traced
 from lemlist_export.wiring import runtime, settings
 from lemlist_export.workflow.contract import CopySlot, CopyTaskInput, copy_answer, copy_request
-from lemlist_export.workflow.copy import Destination, copy_export
+from lemlist_export.workflow.copy import Destination, copy_export, query_copy_rate
 
 # The download is one request: a short 429 is cheaper to wait out here than to reschedule.
 DOWNLOAD_RATE_LIMIT_WAIT = 10.0
@@ -33,6 +33,8 @@ def lambda_handler(event: CopyTaskInput, context: LambdaContext) -> CopySlot:
             part_size=settings.part_size(),
             max_bytes=settings.max_download_bytes(),
             analytics_prefix=settings.optional("ANALYTICS_PREFIX"),
+            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
+            query_copy_bytes_per_second=query_copy_rate(int(context.memory_limit_in_mb)),
         ),
     )
     answer = copy_answer(outcome)

@@ -26,7 +26,13 @@ from lemlist_export.lemlist.status import ExportStatus
 from lemlist_export.records.record import ExportRecord
 from lemlist_export.records.requests import ExportRequest
 from lemlist_export.workflow.check import CheckOutcome, CheckRequest, check_export
-from lemlist_export.workflow.copy import CopyRequest, Destination, copy_export
+from lemlist_export.workflow.copy import (
+    CopyRequest,
+    Destination,
+    copy_export,
+    query_copy_rate,
+    with_query_copy,
+)
 from lemlist_export.workflow.start import StartRequest, start_export
 from lemlist_export.workflow.wait_policy import WaitPolicy
 
@@ -350,3 +356,42 @@ def test_a_retried_start_continues_the_export_lemlist_already_started():
 
     assert outcome.record == RECORD and not outcome.newly_started and outcome.attempt == 2
     assert lemlist.calls == []  # never a second export in lemlist
+
+
+# -- the query-ready copy's time -------------------------------------------------------------
+
+
+class CopyFailures(MemoryStore):
+    """MemoryStore that also keeps why a copy was not written."""
+
+    def record_query_copy_failure(self, export_id: str, reason: str) -> ExportRecord:
+        self.records[export_id] = replace(self.records[export_id], query_copy_error=reason)
+        return self.records[export_id]
+
+
+def test_a_query_copy_that_cannot_finish_in_the_time_left_is_not_begun_and_says_why():
+    delivered = replace(
+        RECORD, status="delivered", bucket="b", key="exports/x.csv", bytes=3 * 1024**3
+    )
+    store = CopyFailures(delivered)
+    destination = Destination(
+        bucket="b",
+        analytics_prefix="analytics/export_rows",
+        seconds_left=lambda: 300.0,  # 3 GiB at 512 MB takes about 530 s
+        query_copy_bytes_per_second=query_copy_rate(512),
+    )
+
+    # No S3 client is needed: nothing is read or written.
+    record = with_query_copy(delivered, store=store, s3=None, destination=destination)
+
+    assert record.query_copy_uri is None
+    assert record.query_copy_error is not None
+    assert "3.0 GiB" in record.query_copy_error and "make backfill" in record.query_copy_error
+    assert store.records[EXPORT].query_copy_error == record.query_copy_error
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "mib_per_second"), [(512, 20 * 512 / 1769), (1769, 20.0), (3008, 20.0)]
+)
+def test_the_copy_rate_follows_the_cpu_lambda_gives_a_memory_size(memory_mb, mib_per_second):
+    assert query_copy_rate(memory_mb) == pytest.approx(mib_per_second * 1024 * 1024)

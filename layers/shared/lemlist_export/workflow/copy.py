@@ -11,6 +11,7 @@ that long and copies again, up to the policy's number of attempts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -31,7 +32,7 @@ from lemlist_export.core.errors import (
     StorageError,
     StorageTransientError,
 )
-from lemlist_export.core.humanize import format_bytes
+from lemlist_export.core.humanize import format_bytes, format_duration
 from lemlist_export.core.redaction import register_secret
 from lemlist_export.lemlist.client import LemlistClient
 from lemlist_export.records.record import DELIVERED, DELIVERING, ExportRecord
@@ -93,6 +94,10 @@ class Destination:
     max_bytes: int = 5 * 1024 * MIB
     # Where the query-ready copy goes (AnalyticsPrefix); None: no copy.
     analytics_prefix: str | None = None
+    # Seconds this invocation has left (the Lambda's), and how fast it turns CSV into the
+    # copy: a copy that cannot finish in time is not begun (see with_query_copy).
+    seconds_left: Callable[[], float] | None = None
+    query_copy_bytes_per_second: float = 5 * MIB
 
 
 def object_key(prefix: str, campaign_id: str, started: datetime, export_id: str) -> str:
@@ -192,6 +197,10 @@ def with_query_copy(
     done = record.query_copy_uri or record.query_copy_error
     if not prefix or done or not record.key:
         return record
+    too_long = _no_time_for_the_copy(record.bytes or 0, destination)
+    if too_long:
+        # Begun, it would be cut by the Lambda's timeout, again at every retry.
+        return store.record_query_copy_failure(record.export_id, too_long)
     bucket = record.bucket or destination.bucket
     facts = _facts(record)
     try:
@@ -206,6 +215,34 @@ def with_query_copy(
         return store.record_query_copy_failure(record.export_id, str(exc))
     return store.record_query_copy(
         record.export_id, f"s3://{bucket}/{copy.key}", copy.rows, copy.bytes
+    )
+
+
+# CSV turned into its copy per second of one vCPU: benchmarks/query_copy.py measures 24 to
+# 27 MiB/s here, a margin below it. Lambda gives a function one vCPU at 1,769 MB, and a
+# share of one below (about 0.29 at the Copy function's 512 MB).
+_COPY_BYTES_PER_VCPU_SECOND = 20 * MIB
+_MB_PER_VCPU = 1769
+
+
+def query_copy_rate(memory_mb: int) -> float:
+    """How fast a function of this memory size writes a query-ready copy, bytes of CSV/s."""
+    return _COPY_BYTES_PER_VCPU_SECOND * min(1.0, max(1, memory_mb) / _MB_PER_VCPU)
+
+
+def _no_time_for_the_copy(csv_bytes: int, destination: Destination) -> str:
+    """Why the copy of a CSV this large cannot be written in the time left ("" if it can)."""
+    if destination.seconds_left is None:
+        return ""
+    needed = csv_bytes / destination.query_copy_bytes_per_second
+    left = destination.seconds_left()
+    if needed <= left:
+        return ""
+    return (
+        f"The CSV ({format_bytes(csv_bytes)}) takes about {format_duration(needed)} to turn "
+        f"into its query-ready copy, more than the Copy step had left "
+        f"({format_duration(left)}); no copy was written. `make backfill` writes it "
+        f"(docs/analytics.md), or give CopyExportFunction more memory (and so CPU)"
     )
 
 

@@ -71,7 +71,7 @@ openapi: $(VENV)/.installed
 ## cfn-lint, sam validate, checkov and bandit once each; `make validate security` alone),
 ## one pytest-xdist worker per core, a test file per worker at a time (the docs' sessions
 ## share make serve's port); PYTEST_XDIST= runs it in one process
-PYTEST_XDIST ?= -n auto --dist loadfile
+PYTEST_XDIST ?= -n auto
 test: setup lint
 	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 

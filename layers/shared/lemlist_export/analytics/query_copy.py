@@ -43,22 +43,19 @@ import csv
 import io
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from lemlist_export.core.aws_errors import error_code, is_transient
 from lemlist_export.core.errors import (
     DownloadTooLargeError,
     InvalidRequestError,
     QueryCopyError,
-    StorageError,
     StorageTransientError,
 )
 from lemlist_export.core.humanize import format_bytes
@@ -68,6 +65,7 @@ from lemlist_export.storage.s3_upload import (
     MIB,
     ByteSource,
     ObjectSpec,
+    s3_errors,
     stream_to_s3,
 )
 
@@ -315,7 +313,7 @@ def write_query_copy(
     `abort_unfinished_uploads(s3, bucket, key)` first if it wants them gone now.
     """
     key = copy_key(prefix, facts)
-    with _s3_errors("GetObject"):
+    with s3_errors("GetObject"):
         body = s3.get_object(Bucket=bucket, Key=csv_key)["Body"]
     try:
         source = JsonLinesGzip(_S3Body(body), facts)
@@ -425,21 +423,6 @@ class _S3Body:
             raise StorageTransientError(
                 f"S3 GetObject failed while reading: {code}", operation="GetObject", code=code
             ) from None
-
-
-@contextmanager
-def _s3_errors(operation: str) -> Iterator[None]:
-    """botocore's errors as StorageError / StorageTransientError, as storage.s3_upload does."""
-    try:
-        yield
-    except ClientError as exc:
-        code = error_code(exc)
-        failed = StorageTransientError if is_transient(exc) else StorageError
-        raise failed(f"S3 {operation} failed: {code}", operation=operation, code=code) from None
-    except BotoCoreError as exc:
-        code = type(exc).__name__
-        message = f"S3 {operation} failed: {code}"
-        raise StorageTransientError(message, operation=operation, code=code) from None
 
 
 def _metadata(facts: ExportFacts, csv_key: str) -> dict[str, str]:

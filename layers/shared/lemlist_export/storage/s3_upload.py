@@ -114,13 +114,13 @@ def stream_to_s3(
     if len(first) < part_size:
         _check_complete(total, expected_size)
         commit()
-        with _s3_errors("PutObject"):
+        with s3_errors("PutObject"):
             s3.put_object(Body=_as_body(first), **_object_args(target))
         return StoredObject(target.bucket, target.key, total, digest.hexdigest(), parts=1)
 
     # The checksum algorithm is declared up front: botocore checksums every part anyway,
     # and S3 refuses parts whose checksum type the upload did not announce.
-    with _s3_errors("CreateMultipartUpload"):
+    with s3_errors("CreateMultipartUpload"):
         upload_id = s3.create_multipart_upload(ChecksumAlgorithm="CRC32", **_object_args(target))[
             "UploadId"
         ]
@@ -145,7 +145,7 @@ def stream_to_s3(
         parts = sender.finish()
         _check_complete(total, expected_size)
         commit()
-        with _s3_errors("CompleteMultipartUpload"):
+        with s3_errors("CompleteMultipartUpload"):
             s3.complete_multipart_upload(
                 MultipartUpload={"Parts": parts},
                 Bucket=upload.bucket,
@@ -210,7 +210,7 @@ class _PartSender:
 def _upload_part(
     s3: S3Client, upload: _Upload, number: int, chunk: bytearray
 ) -> CompletedPartTypeDef:
-    with _s3_errors("UploadPart"):
+    with s3_errors("UploadPart"):
         answer = s3.upload_part(
             Body=_as_body(chunk),
             PartNumber=number,
@@ -285,8 +285,9 @@ def _check_complete(total: int, expected: int | None) -> None:
 
 
 @contextmanager
-def _s3_errors(operation: str) -> Iterator[None]:
-    """Turn botocore's errors into StorageError / StorageTransientError with a plain message."""
+def s3_errors(operation: str) -> Iterator[None]:
+    """Turn botocore's errors into StorageError / StorageTransientError with a plain message
+    (every S3 call of the layer goes through it)."""
     try:
         yield
     except ClientError as exc:
@@ -323,12 +324,12 @@ def abort_unfinished_uploads(s3: S3Client, bucket: str, key: str) -> int:
     """Abort the multipart uploads of `key` that an earlier attempt left unfinished (its
     Lambda crashed or timed out mid-upload); how many were aborted."""
     aborted = 0
-    with _s3_errors("ListMultipartUploads"):
+    with s3_errors("ListMultipartUploads"):
         answer = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
     for upload in answer.get("Uploads", []):
         if upload.get("Key") != key or "UploadId" not in upload:
             continue
-        with _s3_errors("AbortMultipartUpload"):
+        with s3_errors("AbortMultipartUpload"):
             s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
         aborted += 1
     return aborted

@@ -150,9 +150,9 @@ class DynamoRateGate:
                 if wait > 0:
                     self._sleep(wait)
                 return wait
-            self._known = current.get("tat", 0.0)
-            if self._known > now + horizon:
-                refusal = self._refusal(self._known, now)
+            place = current.get("tat", 0.0)  # _conditional remembered it
+            if place > now + horizon:
+                refusal = self._refusal(place, now)
                 if not routine:
                     raise refusal
                 raise self._queue(refusal, current.get("routineNext"), now)
@@ -251,8 +251,8 @@ class DynamoRateGate:
         return stored, stored
 
     def _remember(self, stored: dict[str, float]) -> None:
-        if "tat" in stored:
-            self._known = stored["tat"]
+        """The place as the item holds it (none: free now) picks the next try's booking."""
+        self._known = stored.get("tat", 0.0)
 
     def _refusal(self, place: float, now: float) -> RateLimitedError:
         jitter = random.uniform(0.0, MAX_JITTER_SECONDS)  # noqa: S311 (spreading, not secrecy)

@@ -149,12 +149,13 @@ def copy_to_s3(
         # A retry after the CSV was stored: the query copy may still be missing.
         return with_query_copy(record, store=store, s3=s3, destination=destination)
     store.begin_delivery(request.export_id)
-    started = parse_iso(record.lemlist_started_at or record.created_at)
+    # One moment for the CSV's key, its metadata and its query-ready copy: lemlist's start.
+    facts = _facts(record)
     target = ObjectSpec(
         bucket=destination.bucket,
-        key=object_key(destination.prefix, record.campaign_id, started, record.export_id),
+        key=object_key(destination.prefix, record.campaign_id, facts.exported_at, record.export_id),
         content_type="text/csv",
-        metadata=_metadata(record, request.file_size),
+        metadata=_metadata(record, facts, request.file_size),
     )
     if not record.download_url:
         raise LemlistProtocolError(f"No download URL was recorded for export {record.export_id}")
@@ -277,14 +278,14 @@ def _still_delivering(store: ExportStore, export_id: str) -> None:
         )
 
 
-def _metadata(record: ExportRecord, file_size: int | None) -> dict[str, str]:
+def _metadata(record: ExportRecord, facts: ExportFacts, file_size: int | None) -> dict[str, str]:
     # S3 user metadata is ASCII only: the campaign name travels percent-encoded (UTF-8).
     metadata = {
         "export-id": record.export_id,
         "campaign-id": record.campaign_id,
         "campaign-name": quote(record.campaign_name, safe=" -_.,()&'"),
         # What the query-ready copy says of the export: a backfill rebuilds it from here.
-        "exported-at": _facts(record).exported_at_text,
+        "exported-at": facts.exported_at_text,
     }
     if file_size is not None:
         metadata["lemlist-file-size"] = str(file_size)
